@@ -1,0 +1,224 @@
+"""``devenv db``: reset, snapshot, snapshots, restore, export, import, shell."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from devenv.cli.output import Output, human_duration, table
+from devenv.errors import ComposeMissingError
+
+
+def add_parsers(sub: Any, profile_arg: Any) -> None:
+    db = sub.add_parser("db", help="database: reset, snapshots, restore, export/import, shell")
+    dbsub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", parser_class=type(db))
+    db.set_defaults(db_parser=db)
+
+    def confirm_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--yes", action="store_true", help="confirm a destructive operation in a script")
+        p.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
+        p.add_argument("--no-snapshot", action="store_true", help="do not take a snapshot first (data is lost)")
+
+    reset = dbsub.add_parser("reset", help="snapshot, drop + recreate the database, migrate, seed")
+    profile_arg(reset)
+    confirm_args(reset)
+    reset.add_argument("--hard", action="store_true", help="recreate the DB service's volume(s) instead")
+    reset.add_argument("--no-migrate", action="store_true", help="do not run migrations afterwards")
+    reset.add_argument("--no-seed", action="store_true", help="do not run the seed command afterwards")
+
+    snap = dbsub.add_parser("snapshot", help="dump the database to .devenv/snapshots/<profile>/")
+    profile_arg(snap)
+    snap.add_argument("name", nargs="?", help="snapshot name (default: a timestamp)")
+
+    snaps = dbsub.add_parser("snapshots", help="list snapshots")
+    profile_arg(snaps)
+    snaps.add_argument("--json", action="store_true")
+
+    restore = dbsub.add_parser("restore", help="bring the database back to a snapshot")
+    profile_arg(restore)
+    confirm_args(restore)
+    restore.add_argument("name", nargs="?", default="latest", help="snapshot name or 'latest' (default)")
+
+    exp = dbsub.add_parser("export", help="dump to FILE (.sql, .sql.gz, or .dump for pg_dump custom format)")
+    profile_arg(exp)
+    exp.add_argument("file", type=Path)
+    exp.add_argument("--force", action="store_true", help="overwrite FILE")
+
+    imp = dbsub.add_parser("import", help="replace the database with FILE (.sql, .sql.gz, .dump)")
+    profile_arg(imp)
+    confirm_args(imp)
+    imp.add_argument("file", type=Path)
+
+    shell = dbsub.add_parser("shell", help="psql / mysql inside the database container")
+    profile_arg(shell)
+
+
+class DbRenderer:
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.t0 = time.monotonic()
+
+    def __call__(self, event: Any) -> None:
+        from devenv.core.database import DbOutput, DbStep, SnapshotWritten
+        from devenv.core.models import ServiceChanged
+
+        clock = self.out.dim(f"[{time.monotonic() - self.t0:6.2f}s]")
+        if isinstance(event, DbStep):
+            self.out.info(f"{clock} {self.out.bold(event.step)}: {event.detail}")
+        elif isinstance(event, DbOutput):
+            self.out.info(self.out.dim(f"    {event.line}"))
+        elif isinstance(event, SnapshotWritten):
+            s = event.snapshot
+            self.out.info(f"{clock} snapshot {s.name} written ({_size(s.size)}, revision {s.revision or '-'})")
+        elif isinstance(event, ServiceChanged):
+            self.out.info(f"{clock}   {event.status.service}: {event.readiness.value} {event.note}".rstrip())
+        else:
+            from devenv.core import migrations
+
+            if isinstance(event, migrations.MigrationOutput):
+                self.out.info(f"    {event.line}")
+            elif isinstance(event, migrations.MigrationStarted):
+                self.out.info(f"{clock} running `{event.command}` in {event.service} ({event.mode})")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> None:
+    from devenv.core.safety import confirm_destructive
+
+    ask = None
+    if sys.stdin.isatty() and out.err_tty:
+
+        def ask(prompt: str) -> str:
+            out.err.write(prompt)
+            out.err.flush()
+            return sys.stdin.readline()
+
+    confirm_destructive(
+        stack.profile.name,
+        stack.profile.protected,
+        action,
+        yes=args.yes,
+        confirm_profile=args.confirm_profile,
+        ask=ask,
+    )
+
+
+def cmd_db(args: argparse.Namespace, out: Output) -> int:
+    from devenv.cli.stack_cmds import load_stack
+    from devenv.core import database as db
+
+    if not args.db_command:
+        args.db_parser.print_help()
+        return 2
+    stack = load_stack(args)
+    emit = DbRenderer(out)
+    name = args.db_command
+
+    if name == "snapshots":
+        snapshots = db.SnapshotStore(stack.project.root, stack.profile.name).list()
+        if getattr(args, "json", False):
+            out.json(
+                {
+                    "project": stack.name,
+                    "profile": stack.profile.name,
+                    "snapshots": [
+                        {**s.__dict__, "path": str(s.path(db.SnapshotStore(stack.project.root, s.profile).dir))}
+                        for s in snapshots
+                    ],
+                }
+            )
+            return 0
+        if not snapshots:
+            out.info(f"No snapshots for profile {stack.profile.name} yet. Take one with: devenv db snapshot")
+            return 0
+        rows = [
+            [
+                s.name,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created)),
+                _size(s.size),
+                s.profile,
+                f"{s.engine}:{s.database}",
+                s.revision or "-",
+                s.reason,
+            ]
+            for s in snapshots
+        ]
+        out.print(table(rows, ["NAME", "CREATED", "SIZE", "PROFILE", "DATABASE", "REVISION", "REASON"]))
+        return 0
+
+    if name == "snapshot":
+        session = db.open_session(stack, emit)
+        info = db.take_snapshot(session, args.name, emit=emit)
+        out.info(out.green(f"✔ snapshot {info.name}: {info.path(session.store.dir)}"))
+        return 0
+
+    if name == "reset":
+        _confirm(args, out, stack, "reset the database" + (" and its volumes" if args.hard else ""))
+        result = db.reset(
+            stack,
+            hard=args.hard,
+            snapshot=not args.no_snapshot,
+            migrate=not args.no_migrate,
+            seed=not args.no_seed,
+            emit=emit,
+        )
+        for note in result.notes:
+            out.info(out.yellow(f"note: {note}"))
+        done = ["migrated" if result.migrated else "", "seeded" if result.seeded else ""]
+        extra = ", ".join(d for d in done if d)
+        snap = f"; previous data in snapshot {result.snapshot.name}" if result.snapshot else ""
+        kind = "hard reset" if args.hard else "reset"
+        out.info(
+            out.green(f"✔ database {kind} in {human_duration(result.elapsed)}")
+            + (f" ({extra})" if extra else "")
+            + snap
+        )
+        return 0
+
+    if name == "restore":
+        _confirm(args, out, stack, f"restore snapshot {args.name}")
+        info, safety = db.restore(stack, args.name, snapshot=not args.no_snapshot, emit=emit)
+        kept = f"; the state before is in snapshot {safety.name}" if safety else ""
+        out.info(out.green(f"✔ restored {info.name} (revision {info.revision or '-'}){kept}"))
+        return 0
+
+    if name == "export":
+        if args.file.exists() and not args.force:
+            from devenv.errors import UsageError
+
+            raise UsageError(f"{args.file} exists; pass --force to overwrite it.")
+        session = db.open_session(stack, emit)
+        size = db.export(session, args.file, emit=emit)
+        out.info(out.green(f"✔ exported {session.target.name} to {args.file} ({_size(size)})"))
+        return 0
+
+    if name == "import":
+        _confirm(args, out, stack, f"replace the database with {args.file}")
+        session = db.open_session(stack, emit)
+        safety = db.import_(session, args.file, snapshot=not args.no_snapshot, emit=emit)
+        kept = f"; the state before is in snapshot {safety.name}" if safety else ""
+        out.info(out.green(f"✔ imported {args.file}{kept}"))
+        return 0
+
+    if name == "shell":
+        argv, env = db.shell_command(stack)
+        if shutil.which("docker") is None:
+            raise ComposeMissingError("The docker CLI is needed for an interactive shell.")
+        if not sys.stdin.isatty():
+            argv = [a for a in argv if a != "-it"]
+            argv.insert(2, "-i")
+        os.execvpe("docker", argv, {**os.environ, **env})
+    return 2

@@ -1,0 +1,184 @@
+"""Entry point of the ``devenv`` command.
+
+This module and the command modules it loads must not import Textual: only a bare ``devenv``
+(the TUI, a later feature) may. Heavy libraries (docker, python-on-whales) load inside commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from devenv import __version__
+from devenv.cli.output import Output
+from devenv.errors import DevenvError, DockerUnavailableError, ExitCode
+
+EXIT_CODES_HELP = """exit codes:
+  0    ok
+  1    a service failed (exited, unhealthy, restart loop, port taken) or a compose command failed
+  2    usage or config error (unknown profile/service, bad TOML, unknown key, invalid compose file,
+       missing confirmation)
+  3    Docker engine unreachable, or Compose v2 missing
+  70   internal error (a bug in devenv: DEVENV_DEBUG=1 shows the traceback)
+  124  timed out waiting for services
+  130  interrupted (Ctrl-C)
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors with exit code 2 and one clear paragraph."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"devenv: error: {message}\n")
+        raise SystemExit(ExitCode.USAGE)
+
+
+def _profile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-p",
+        "--profile",
+        help="profile to use (default: $DEVENV_PROFILE, then default_profile, then dev, then default)",
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="devenv",
+        description="One command and one terminal UI for your Docker Compose dev environment.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"devenv {__version__}")
+    parser.add_argument("-C", "--project-dir", type=Path, default=None, help="run as if started in this folder")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    up = sub.add_parser("up", help="start the stack and wait until every service is ready")
+    _profile_arg(up)
+    up.add_argument("services", nargs="*", metavar="SERVICE", help="only these services (and their dependencies)")
+    up.add_argument("--build", action="store_true", help="build images before starting")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for readiness (default: [readiness] timeout, 120)",
+    )
+    up.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    status = sub.add_parser("status", help="one line per service: state, health, ports, uptime")
+    _profile_arg(status)
+    status.add_argument("services", nargs="*", metavar="SERVICE")
+    status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    logs = sub.add_parser("logs", help="show service logs")
+    _profile_arg(logs)
+    logs.add_argument("services", nargs="*", metavar="SERVICE")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep following, across restarts")
+    logs.add_argument("-n", "--tail", type=int, default=None, help="lines per container (default: all; 10 with -f)")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="show the engine's timestamps")
+
+    down = sub.add_parser("down", help="stop and remove the stack's containers (and volumes with --volumes)")
+    _profile_arg(down)
+    down.add_argument("-v", "--volumes", action="store_true", help="also remove named volumes (destroys data)")
+    down.add_argument("--yes", action="store_true", help="confirm a destructive operation in a script")
+    down.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
+    down.add_argument("--timeout", type=int, default=None, metavar="SECONDS", help="stop timeout")
+
+    profiles = sub.add_parser("profiles", help="list profiles with their description and files")
+    profiles.add_argument("--json", action="store_true")
+
+    config = sub.add_parser("config", help="the merged compose config of a profile (secrets masked)")
+    _profile_arg(config)
+    config.add_argument("--json", action="store_true")
+    config.add_argument("--show-secrets", action="store_true", help="do not mask secret values")
+
+    from devenv.cli import db_cmds
+
+    db_cmds.add_parsers(sub, _profile_arg)
+
+    # --- migrate (devenv/cli/migrate_cmds.py) ---
+    from devenv.cli import migrate_cmds
+
+    migrate_cmds.add_parser(sub, _profile_arg)
+    # --- end migrate ---
+    return parser
+
+
+def _handlers() -> dict[str, Callable[[argparse.Namespace, Output], int]]:
+    from devenv.cli import config_cmds, db_cmds, migrate_cmds, stack_cmds
+
+    return {
+        "up": stack_cmds.cmd_up,
+        "status": stack_cmds.cmd_status,
+        "logs": stack_cmds.cmd_logs,
+        "down": stack_cmds.cmd_down,
+        "profiles": config_cmds.cmd_profiles,
+        "config": config_cmds.cmd_config,
+        "db": db_cmds.cmd_db,
+        "migrate": migrate_cmds.cmd_migrate,  # devenv/cli/migrate_cmds.py
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.command is None:
+        # The TUI arrives in a later release; until then a bare `devenv` prints help.
+        parser.print_help()
+        return 0
+    if args.command == "logs" and args.tail is None and args.follow:
+        args.tail = 10
+    out = Output(json_mode=bool(getattr(args, "json", False)))
+    try:
+        return _handlers()[args.command](args, out)
+    except DevenvError as exc:
+        out.error(exc)
+        if out.json_mode:
+            out.json({"ok": False, "error": {"kind": type(exc).__name__, "message": exc.message}})
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        out.info("devenv: interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # stdout closed early (e.g. `devenv logs | head`): not an error.
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        mapped = _map_engine_error(exc)
+        if mapped is not None:
+            out.error(mapped)
+            return int(mapped.exit_code)
+        if os.environ.get("DEVENV_DEBUG"):
+            raise
+        out.error(
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in devenv; "
+            "run again with DEVENV_DEBUG=1 for the traceback and report it."
+        )
+        return int(ExitCode.INTERNAL)
+
+
+def _map_engine_error(exc: Exception) -> DevenvError | None:
+    """Connection failures from docker-py/requests mid-command mean the engine went away."""
+    module = type(exc).__module__
+    text = str(exc)
+    if module.startswith(("docker", "requests", "urllib3")) and (
+        "Connection" in text or "No such file" in text or "Permission" in text
+    ):
+        from devenv.core.engine import unavailable
+
+        return unavailable(exc, os.environ.get("DOCKER_HOST") or "the Docker socket")
+    if isinstance(exc, DockerUnavailableError):
+        return exc
+    return None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

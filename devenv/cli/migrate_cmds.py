@@ -1,0 +1,176 @@
+"""``devenv migrate [up] | down [N] | status | new MESSAGE``: render the core's migration events.
+
+The command's own output is streamed to stdout line by line as it comes (to stderr with
+``--json``, whose stdout is one JSON document); progress goes to stderr. A non-zero exit of the
+migration command exits 1, after the last lines of its output and a hint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from devenv.cli.output import Output
+from devenv.errors import DevenvError, ExitCode
+
+# CLI action -> core action (the [migrations] key holding its command).
+ACTIONS = {"up": "upgrade", "down": "downgrade", "status": "status", "new": "new"}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of migrations, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of migrations, got {value}")
+    return value
+
+
+def _child_options(p: argparse.ArgumentParser) -> None:
+    # Also accepted after the action (`devenv migrate down 2 --json`); SUPPRESS keeps a value given
+    # before the action (`devenv migrate --json down 2`) from being reset by the child's default.
+    p.add_argument("-p", "--profile", default=argparse.SUPPRESS, help="profile to use")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document on stdout")
+
+
+def add_parser(sub: Any, profile_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``migrate`` and its actions on the top-level subparsers ``sub``."""
+    migrate = sub.add_parser(
+        "migrate",
+        help="database migrations: up (default), down [N], status, new MESSAGE",
+        description=(
+            "Run the project's migration tool ([migrations] in devenv.toml: alembic, django or custom commands) "
+            "in the migrations service, after the database is healthy (starting it when needed)."
+        ),
+    )
+    profile_arg(migrate)
+    migrate.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    actions = migrate.add_subparsers(dest="migrate_action", metavar="ACTION", parser_class=type(migrate))
+    up = actions.add_parser("up", help="upgrade to the latest migration (the default)")
+    _child_options(up)
+    down = actions.add_parser("down", help="roll back N migrations (default 1)")
+    down.add_argument("steps", nargs="?", type=_positive_int, default=1, metavar="N")
+    _child_options(down)
+    status = actions.add_parser("status", help="show the current migration")
+    _child_options(status)
+    new = actions.add_parser("new", help="create a new migration")
+    new.add_argument("message", nargs="+", metavar="MESSAGE", help='what it does, e.g. "add due date"')
+    _child_options(new)
+
+
+class MigrateRenderer:
+    """Events -> text: command output on stdout (stderr in JSON mode), progress on stderr."""
+
+    def __init__(self, out: Output) -> None:
+        from devenv.cli.stack_cmds import UpRenderer
+
+        self.out = out
+        self.up = UpRenderer(out, live=False)
+
+    def __call__(self, event: object) -> None:
+        from devenv.core.migrations import MigrationOutput, MigrationStarted, MigrationWaiting
+
+        out = self.out
+        if isinstance(event, MigrationOutput):
+            if out.json_mode:
+                out.info(event.line)
+            else:
+                out.print(event.line)
+        elif isinstance(event, MigrationStarted):
+            where = f"in {event.service}" + (" (one-off container)" if event.mode == "run" else "")
+            out.info(out.bold(f"$ {event.command}") + out.dim(f"   {where}"))
+        elif isinstance(event, MigrationWaiting):
+            out.info(out.dim(f"starting {', '.join(event.services)}: {event.reason}"))
+        else:
+            from devenv.core.models import ComposeOutput, ServiceChanged, StepStarted
+
+            if isinstance(event, StepStarted | ComposeOutput | ServiceChanged):
+                self.up(event)
+
+
+def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
+    from devenv.cli.stack_cmds import load_stack, render_failure
+    from devenv.core import migrations
+    from devenv.core.models import UpResult
+    from devenv.errors import ServiceFailedError
+
+    action = args.migrate_action or "up"
+    stack = load_stack(args)
+    renderer = MigrateRenderer(out)
+
+    def document(**fields: Any) -> dict[str, Any]:
+        base: dict[str, Any] = {
+            "project": stack.name,
+            "profile": stack.profile.name,
+            "action": action,
+            "command": None,
+            "service": None,
+            "mode": None,
+            "exit_code": None,
+            "ok": False,
+            "elapsed": None,
+            "output_tail": [],
+            "error": None,
+        }
+        base.update(fields)
+        return base
+
+    try:
+        if action == "up":
+            result = migrations.migrate_up(stack, renderer)
+        elif action == "down":
+            result = migrations.migrate_down(stack, args.steps, renderer)
+        elif action == "status":
+            result = migrations.migrate_status(stack, renderer)
+        else:
+            result = migrations.migrate_new(stack, " ".join(args.message), renderer)
+    except DevenvError as exc:
+        if isinstance(exc, ServiceFailedError) and isinstance(exc.result, UpResult):
+            for failure in exc.result.failures:
+                render_failure(out, failure)
+        if not out.json_mode:
+            raise
+        out.error(exc)
+        out.json(document(error={"kind": type(exc).__name__, "message": exc.message}))
+        return int(exc.exit_code)
+
+    ok = result.exit_code == 0
+    if ok:
+        out.info(out.green(f"✔ migrate {action}: done in {result.elapsed:.1f}s ({result.service})"))
+    else:
+        out.info(
+            out.red(f"✘ migrate {action}: `{result.command}` exited with code {result.exit_code} in {result.service}")
+        )
+        if result.output_tail:
+            out.info(f"  last {len(result.output_tail)} lines of output:")
+            for line in result.output_tail:
+                out.info(out.dim("    | ") + line)
+        else:
+            out.info("  (no output)")
+        out.info(_failure_hint(action, stack.profile.name))
+    if out.json_mode:
+        error = None if ok else {"kind": "migration_failed", "message": f"exited with code {result.exit_code}"}
+        out.json(
+            document(
+                command=result.command,
+                service=result.service,
+                mode=result.mode,
+                exit_code=result.exit_code,
+                ok=ok,
+                elapsed=round(result.elapsed, 3),
+                output_tail=list(result.output_tail),
+                error=error,
+            )
+        )
+    return int(ExitCode.OK if ok else ExitCode.SERVICE_FAILED)
+
+
+def _failure_hint(action: str, profile: str) -> str:
+    again = f"devenv migrate {action} --profile {profile}"
+    if action == "new":
+        again = f'devenv migrate new "MESSAGE" --profile {profile}'
+    if action in ("up", "down"):
+        return f"Fix the failing migration (the error is in the output above), then run `{again}` again."
+    return f"Fix the problem shown in the output above, then run `{again}` again."

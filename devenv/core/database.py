@@ -1,0 +1,796 @@
+"""Database operations for any Compose project: reset, snapshot, restore, export, import, shell.
+
+Layers:
+- ``resolve_database(stack)``: which service, engine, database, user and password, from
+  ``[database]`` or detected from the service's image and its resolved environment (``*_FILE``
+  secrets are read inside the container).
+- ``Adapter``: engine-specific commands (PostgreSQL here; MySQL/MariaDB in ``database_mysql``),
+  all run through ``execio.exec_in`` so dumps stream through the exec connection.
+- ``SnapshotStore``: ``.devenv/snapshots/<profile>/<name>.<ext>`` plus ``<name>.json`` metadata,
+  written atomically (a partial file is never listed).
+- Flows (``snapshot``, ``restore``, ``reset``, ``export``, ``import_``) with typed progress events.
+  Every destructive flow snapshots first unless told not to; when a step after the drop fails, the
+  error names the snapshot and the command that brings the data back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from devenv.core.execio import ExecResult, exec_in
+from devenv.core.stack import PROJECT_LABEL, SERVICE_LABEL
+from devenv.errors import ConfigError, DevenvError, ServiceFailedError, UsageError
+
+if TYPE_CHECKING:
+    from devenv.core.stack import Stack
+
+ENGINES = ("postgres", "mysql", "mariadb")
+
+
+# ---------------------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class DbStep:
+    """A phase of a database flow: "wait", "snapshot", "drop", "create", "load", "migrate", "seed"..."""
+
+    step: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DbOutput:
+    """A line printed by a database tool (psql, pg_restore, mysql...)."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class SnapshotWritten:
+    snapshot: SnapshotInfo
+
+
+DbEvent = DbStep | DbOutput | SnapshotWritten
+Emit = Callable[[Any], None]
+
+
+class DatabaseError(ServiceFailedError):
+    """A database command failed (exit 1)."""
+
+
+class DataAtRiskError(DatabaseError):
+    """A step after the drop failed: the message says how to get the old data back."""
+
+
+# ---------------------------------------------------------------------------------------- target
+@dataclass(frozen=True)
+class DatabaseTarget:
+    service: str
+    engine: str
+    name: str
+    user: str
+    password: str | None = field(default=None, repr=False)
+
+
+def _environment(svc: Mapping[str, Any]) -> dict[str, str]:
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        out = {}
+        for item in env:
+            k, _, v = str(item).partition("=")
+            out[k] = v
+        return out
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def detect_engine(image: str, env: Mapping[str, str]) -> str | None:
+    image = image.lower()
+    base = image.rsplit("/", 1)[-1]
+    for engine in ("mariadb", "mysql", "postgres"):
+        if engine in base or engine in image:
+            return engine
+    if "postgis" in image or "timescale" in image:
+        return "postgres"
+    if any(k.startswith("POSTGRES_") for k in env):
+        return "postgres"
+    if any(k.startswith("MARIADB_") for k in env):
+        return "mariadb"
+    if any(k.startswith("MYSQL_") for k in env):
+        return "mysql"
+    return None
+
+
+def _running_services(stack: Stack) -> dict[str, tuple[str, dict[str, str], str]]:
+    """service -> (image, environment as the container really runs it, container id), running only."""
+    out: dict[str, tuple[str, dict[str, str], str]] = {}
+    for item in stack.reader.containers(filters={"label": [f"{PROJECT_LABEL}={stack.name}"], "status": "running"}):
+        labels = item.get("Labels") or {}
+        service = labels.get(SERVICE_LABEL)
+        if not service or labels.get("com.docker.compose.oneoff") == "True" or service in out:
+            continue
+        config = stack.reader.inspect_container(item["Id"]).get("Config") or {}
+        env = dict(str(kv).partition("=")[::2] for kv in config.get("Env") or [])
+        out[service] = (str(config.get("Image") or item.get("Image") or ""), env, str(item["Id"]))
+    return out
+
+
+def resolve_database(stack: Stack) -> DatabaseTarget:
+    """The database of the active profile: ``[database]`` keys first, then detection.
+
+    When the database container runs, its environment is read from the engine (one inspect):
+    exactly what the server was started with, and no ``docker compose config`` spawn. Otherwise
+    the profile's merged compose config (interpolated with its env files) is used.
+    """
+    cfg = stack.profile.database
+    running = _running_services(stack)
+    services: dict[str, tuple[str, dict[str, str]]] = {k: (v[0], v[1]) for k, v in running.items()}
+    use_model = (
+        cfg.service not in running
+        if cfg.service
+        else not any(detect_engine(image, env) for image, env in services.values())
+    )
+    if use_model:
+        raw: Mapping[str, Any] = stack.model.raw.get("services") or {}
+        services = {name: (str(svc.get("image") or ""), _environment(svc)) for name, svc in raw.items()}
+    service = cfg.service
+    if service is None:
+        candidates = [name for name, (image, env) in services.items() if detect_engine(image, env) is not None]
+        if not candidates:
+            raise ConfigError(
+                "No database service found in this profile's compose files (looked for postgres, mysql and "
+                "mariadb images or POSTGRES_*/MYSQL_*/MARIADB_* environment).",
+                key="database.service",
+                hint='Set it in devenv.toml:  [database] service = "db"',
+            )
+        if len(candidates) > 1:
+            raise ConfigError(
+                f"Several services look like databases ({', '.join(candidates)}); devenv will not guess.",
+                key="database.service",
+                hint=f'Set it in devenv.toml:  [database] service = "{candidates[0]}"',
+            )
+        service = candidates[0]
+    if service not in services:
+        from devenv.core.stack import check_services
+
+        check_services([service], services)
+    image, env = services[service]
+    engine = cfg.engine or detect_engine(image, env)
+    if engine not in ENGINES:
+        raise ConfigError(
+            f'Cannot tell the database engine of service "{service}" (image {image!r}).',
+            key="database.engine",
+            hint='Set it in devenv.toml:  [database] engine = "postgres"   (or mysql, mariadb)',
+        )
+    secrets = _FileSecrets(stack, service, env, running.get(service, ("", {}, ""))[2] or None)
+    if engine == "postgres":
+        user = cfg.user or secrets.get("POSTGRES_USER") or "postgres"
+        password = cfg.password or secrets.get("POSTGRES_PASSWORD")
+        name = cfg.name or secrets.get("POSTGRES_DB") or user
+    else:
+        prefixes = ("MARIADB_", "MYSQL_") if engine == "mariadb" else ("MYSQL_", "MARIADB_")
+        user = cfg.user or _first(secrets, prefixes, "USER") or "root"
+        if user == "root":
+            password = cfg.password or _first(secrets, prefixes, "ROOT_PASSWORD")
+        else:
+            password = cfg.password or _first(secrets, prefixes, "PASSWORD")
+        name = cfg.name or _first(secrets, prefixes, "DATABASE") or ""
+        if not name:
+            raise ConfigError(
+                f'Service "{service}" sets no MYSQL_DATABASE/MARIADB_DATABASE.',
+                key="database.name",
+                hint='Set it in devenv.toml:  [database] name = "app"',
+            )
+    return DatabaseTarget(service=service, engine=engine, name=name, user=user, password=password)
+
+
+def _first(secrets: _FileSecrets, prefixes: tuple[str, ...], suffix: str) -> str | None:
+    for prefix in prefixes:
+        value = secrets.get(prefix + suffix)
+        if value:
+            return value
+    return None
+
+
+class _FileSecrets:
+    """Environment values, reading ``NAME_FILE`` secrets inside the container when ``NAME`` is unset."""
+
+    def __init__(self, stack: Stack, service: str, env: Mapping[str, str], container: str | None = None) -> None:
+        self.stack, self.service, self.env, self.container = stack, service, env, container
+
+    def get(self, key: str) -> str | None:
+        if self.env.get(key):
+            return self.env[key]
+        path = self.env.get(key + "_FILE")
+        if not path:
+            return None
+        cid = self.container or running_container(self.stack, self.service)
+        if cid is None:
+            return None
+        result = exec_in(self.stack.api, cid, ["cat", path])
+        return result.stdout.decode(errors="replace").strip() if result.exit_code == 0 else None
+
+
+def running_container(stack: Stack, service: str) -> str | None:
+    items = stack.reader.containers(
+        filters={"label": [f"{PROJECT_LABEL}={stack.name}", f"{SERVICE_LABEL}={service}"], "status": "running"}
+    )
+    items = [i for i in items if (i.get("Labels") or {}).get("com.docker.compose.oneoff") != "True"]
+    return str(items[0]["Id"]) if items else None
+
+
+# --------------------------------------------------------------------------------------- adapters
+class Adapter(ABC):
+    """Engine-specific commands, run inside the database container."""
+
+    engine: str
+    native_ext: str  # snapshot file extension
+
+    def __init__(self, stack: Stack, target: DatabaseTarget, container: str, emit: Emit) -> None:
+        self.stack, self.target, self.container, self.emit = stack, target, container, emit
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        stdin: IO[bytes] | None = None,
+        stdout: IO[bytes] | None = None,
+        what: str = "",
+        check: bool = True,
+    ) -> ExecResult:
+        result = exec_in(
+            self.stack.api,
+            self.container,
+            argv,
+            env=self.env(),
+            stdin=stdin,
+            stdout=stdout,
+            on_stderr_line=lambda line: self.emit(DbOutput(line)) if line.strip() else None,
+        )
+        if check and result.exit_code != 0:
+            tail = "\n".join(result.stderr.strip().splitlines()[-20:])
+            raise DatabaseError(
+                f"{what or argv[0]} failed in service {self.target.service!r} "
+                f"(exit code {result.exit_code}): {tail or 'no error output'}"
+            )
+        return result
+
+    @abstractmethod
+    def env(self) -> dict[str, str]: ...
+    @abstractmethod
+    def drop_and_create(self) -> None: ...
+    @abstractmethod
+    def dump(self, out: IO[bytes], *, plain_sql: bool = False) -> None: ...
+    @abstractmethod
+    def load(self, src: IO[bytes], *, plain_sql: bool = False) -> None: ...
+    @abstractmethod
+    def scalar(self, sql: str) -> str | None: ...
+    @abstractmethod
+    def shell_argv(self) -> list[str]: ...
+
+    def revision(self) -> str | None:
+        """The migration revision the database is at (alembic or django), if any."""
+        for sql in (
+            "SELECT string_agg(version_num, ',') FROM alembic_version",
+            "SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1",
+        ):
+            try:
+                value = self.scalar(sql)
+            except DatabaseError:
+                continue
+            if value:
+                return value
+        return None
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class PostgresAdapter(Adapter):
+    engine = "postgres"
+    native_ext = "pgdump"
+
+    def env(self) -> dict[str, str]:
+        env = {"PGUSER": self.target.user, "PGDATABASE": self.target.name, "PGCONNECT_TIMEOUT": "10"}
+        if self.target.password:
+            env["PGPASSWORD"] = self.target.password
+        return env
+
+    def psql(self, sql: str, db: str | None = None) -> str:
+        argv = ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-d", db or self.target.name, "-c", sql]
+        return self.run(argv, what="psql").stdout.decode(errors="replace").strip()
+
+    def scalar(self, sql: str) -> str | None:
+        result = self.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql], what="psql", check=False)
+        if result.exit_code != 0:
+            raise DatabaseError(result.stderr.strip() or "query failed")
+        value = result.stdout.decode(errors="replace").strip()
+        return value or None
+
+    def maintenance_db(self) -> str:
+        return "template1" if self.target.name == "postgres" else "postgres"
+
+    def drop_and_create(self) -> None:
+        """One psql session: DROP ... WITH (FORCE) on 13+, else block connections, end them, drop."""
+        name, lit = _ident(self.target.name), _literal(self.target.name)
+        script = f"""
+SELECT current_setting('server_version_num')::int >= 130000 AS has_force \\gset
+\\if :has_force
+DROP DATABASE IF EXISTS {name} WITH (FORCE);
+\\else
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = {lit}) AS db_exists \\gset
+\\if :db_exists
+ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {lit} AND pid <> pg_backend_pid();
+DROP DATABASE IF EXISTS {name};
+\\endif
+\\endif
+CREATE DATABASE {name} OWNER {_ident(self.target.user)};
+"""
+        argv = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.maintenance_db(), "-f", "-"]
+        self.run(argv, stdin=io.BytesIO(script.encode()), what="psql (drop and create)")
+
+    def revision(self) -> str | None:
+        """alembic_version or django_migrations, in one psql session (tables may not exist)."""
+        script = """
+SELECT to_regclass('alembic_version') IS NOT NULL AS has_alembic,
+       to_regclass('django_migrations') IS NOT NULL AS has_django \\gset
+\\if :has_alembic
+SELECT string_agg(version_num, ',') FROM alembic_version;
+\\elif :has_django
+SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1;
+\\endif
+"""
+        argv = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-f", "-"]
+        result = self.run(argv, stdin=io.BytesIO(script.encode()), what="psql (revision)", check=False)
+        value = result.stdout.decode(errors="replace").strip()
+        if result.exit_code != 0:
+            return None
+        return value or None
+
+    def dump(self, out: IO[bytes], *, plain_sql: bool = False) -> None:
+        fmt = "p" if plain_sql else "c"
+        self.run(["pg_dump", "-d", self.target.name, f"-F{fmt}", "--no-password"], stdout=out, what="pg_dump")
+
+    def load(self, src: IO[bytes], *, plain_sql: bool = False) -> None:
+        if plain_sql:
+            argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.target.name, "-f", "-"]
+            self.run(argv, stdin=src, what="psql (import)")
+        else:
+            argv = ["pg_restore", "--exit-on-error", "--no-password", "-d", self.target.name]
+            self.run(argv, stdin=src, what="pg_restore")
+
+    def shell_argv(self) -> list[str]:
+        return ["psql", "-d", self.target.name]
+
+    def connections(self) -> int:
+        return int(
+            self.psql(
+                f"SELECT count(*) FROM pg_stat_activity WHERE datname = {_literal(self.target.name)}",
+                db=self.maintenance_db(),
+            )
+            or 0
+        )
+
+
+def adapter_for(stack: Stack, target: DatabaseTarget, container: str, emit: Emit) -> Adapter:
+    if target.engine == "postgres":
+        return PostgresAdapter(stack, target, container, emit)
+    from devenv.core.database_mysql import MySQLAdapter
+
+    adapter: Adapter = MySQLAdapter(stack, target, container, emit)
+    return adapter
+
+
+# -------------------------------------------------------------------------------------- snapshots
+SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    name: str
+    profile: str
+    engine: str
+    database: str
+    service: str
+    created: float
+    size: int
+    file: str  # file name next to the metadata
+    format: str  # "pgdump", "sql.gz", ...
+    revision: str | None = None
+    sha256: str = ""
+    reason: str = ""  # "manual", "before reset", ...
+    project: str = ""
+
+    def path(self, directory: Path) -> Path:
+        return directory / self.file
+
+
+class SnapshotStore:
+    def __init__(self, root: Path, profile: str) -> None:
+        self.dir = root / ".devenv" / "snapshots" / profile
+        self.profile = profile
+
+    def list(self) -> list[SnapshotInfo]:
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for meta in self.dir.glob("*.json"):
+            try:
+                data = json.loads(meta.read_text(encoding="utf-8"))
+                info = SnapshotInfo(**data)
+            except (OSError, ValueError, TypeError):
+                continue
+            if (self.dir / info.file).is_file():
+                out.append(info)
+        return sorted(out, key=lambda s: s.created)
+
+    def get(self, name: str) -> SnapshotInfo:
+        snapshots = self.list()
+        if name == "latest":
+            if not snapshots:
+                raise UsageError(
+                    f'No snapshots for profile "{self.profile}" yet (looked in {self.dir}).',
+                    hint="Take one with: devenv db snapshot",
+                )
+            return snapshots[-1]
+        for s in snapshots:
+            if s.name == name:
+                return s
+        import difflib
+
+        close = difflib.get_close_matches(name, [s.name for s in snapshots], n=1)
+        hint = f' Did you mean "{close[0]}"?' if close else ""
+        raise UsageError(
+            f'No snapshot named "{name}" for profile "{self.profile}".{hint}',
+            hint="List them with: devenv db snapshots",
+        )
+
+    def new_name(self, label: str = "") -> str:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{label}" if label else stamp
+        name, i = base, 2
+        existing = {s.name for s in self.list()}
+        while name in existing:
+            name, i = f"{base}-{i}", i + 1
+        return name
+
+    def write(self, info: SnapshotInfo, producer: Callable[[Any], None]) -> SnapshotInfo:
+        """Write the dump through ``producer`` into a temporary file, then publish it atomically."""
+        if not SNAPSHOT_NAME.match(info.name):
+            raise UsageError(f'Invalid snapshot name "{info.name}": use letters, digits, ".", "_" and "-" (max 100).')
+        if any(s.name == info.name for s in self.list()):
+            raise UsageError(f'A snapshot named "{info.name}" already exists for profile "{self.profile}".')
+        self.dir.mkdir(parents=True, exist_ok=True)
+        final = self.dir / info.file
+        partial = self.dir / f".{info.file}.partial"
+        digest = hashlib.sha256()
+        try:
+            with open(partial, "wb") as raw:
+                writer = _HashingWriter(raw, digest)
+                producer(writer)
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.replace(partial, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise
+        info = _replace(info, size=final.stat().st_size, sha256=digest.hexdigest())
+        meta_tmp = self.dir / f".{info.name}.json.partial"
+        meta_tmp.write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
+        os.replace(meta_tmp, self.dir / f"{info.name}.json")
+        return info
+
+    def remove(self, info: SnapshotInfo) -> None:
+        for path in (self.dir / f"{info.name}.json", self.dir / info.file):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def _replace(info: SnapshotInfo, **changes: Any) -> SnapshotInfo:
+    from dataclasses import replace
+
+    return replace(info, **changes)
+
+
+class _HashingWriter:
+    def __init__(self, raw: IO[bytes], digest: Any) -> None:
+        self.raw, self.digest = raw, digest
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+# ------------------------------------------------------------------------------------------ flows
+@dataclass
+class Session:
+    """A resolved database, a running container and its adapter, ready for a flow."""
+
+    stack: Stack
+    target: DatabaseTarget
+    adapter: Adapter
+    store: SnapshotStore
+
+
+def open_session(stack: Stack, emit: Emit | None = None) -> Session:
+    """Resolve the database, make sure its service is up and healthy, and return an adapter to it."""
+    sink: Emit = emit or (lambda _e: None)
+    target = resolve_database(stack)
+    container = running_container(stack, target.service)
+    if container is None or not _is_healthy(stack, container):  # start it and wait on its health
+        sink(DbStep("wait", f"starting {target.service} and waiting until it is healthy"))
+        ensure_up(stack, [target.service], sink)
+        container = running_container(stack, target.service)
+        if container is None:
+            raise DatabaseError(f'Service "{target.service}" is not running after `up`.')
+        target = resolve_database(stack)  # *_FILE secrets can only be read from a running container
+    adapter = adapter_for(stack, target, container, sink)
+    return Session(stack, target, adapter, SnapshotStore(stack.project.root, stack.profile.name))
+
+
+def _is_healthy(stack: Stack, container: str) -> bool:
+    state = stack.api.inspect_container(container).get("State") or {}
+    health = state.get("Health")
+    return bool(state.get("Running")) and (health is None or health.get("Status") == "healthy")
+
+
+def ensure_up(stack: Stack, services: list[str], emit: Emit) -> None:
+    from devenv.core.stack import up
+
+    result = up(stack, services, emit=emit)
+    if not result.ok:
+        reasons = "; ".join(f"{f.service}: {f.reason}" for f in result.failures) or result.outcome
+        raise ServiceFailedError(f"Could not get {', '.join(services)} ready: {reasons}", result=result)
+
+
+def take_snapshot(session: Session, name: str | None = None, *, reason: str = "manual", emit: Emit) -> SnapshotInfo:
+    store, target, adapter = session.store, session.target, session.adapter
+    name = name or store.new_name("" if reason == "manual" else re.sub(r"[^a-z0-9]+", "-", reason).strip("-"))
+    emit(DbStep("snapshot", f"{target.engine} database {target.name!r} -> {store.dir / name}"))
+    revision = adapter.revision()
+    info = SnapshotInfo(
+        name=name,
+        profile=store.profile,
+        engine=target.engine,
+        database=target.name,
+        service=target.service,
+        created=time.time(),
+        size=0,
+        file=f"{name}.{adapter.native_ext}",
+        format=adapter.native_ext,
+        revision=revision,
+        reason=reason,
+        project=session.stack.name,
+    )
+    info = store.write(info, lambda out: adapter.dump(out))
+    emit(SnapshotWritten(info))
+    return info
+
+
+def restore_snapshot(session: Session, info: SnapshotInfo, *, emit: Emit) -> None:
+    """Drop and recreate the database, then load the snapshot: the database is exactly that state."""
+    if info.engine != session.target.engine:
+        raise UsageError(f'Snapshot "{info.name}" is a {info.engine} dump; this database is {session.target.engine}.')
+    path = info.path(session.store.dir)
+    emit(DbStep("drop", f"dropping and recreating {session.target.name!r}"))
+    session.adapter.drop_and_create()
+    emit(DbStep("load", f"restoring {info.name}"))
+    with open(path, "rb") as src:
+        session.adapter.load(src)
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    snapshot: SnapshotInfo | None
+    migrated: bool
+    seeded: bool
+    elapsed: float
+    notes: tuple[str, ...] = ()
+
+
+def reset(
+    stack: Stack,
+    *,
+    hard: bool = False,
+    snapshot: bool = True,
+    migrate: bool = True,
+    seed: bool = True,
+    emit: Emit | None = None,
+) -> ResetResult:
+    """Quick reset (drop + create, killing other sessions) or hard reset (recreate the volume)."""
+    sink: Emit = emit or (lambda _e: None)
+    t0 = time.monotonic()
+    session = open_session(stack, sink)
+    snap = take_snapshot(session, reason="before reset", emit=sink) if snapshot else None
+    try:
+        if hard:
+            session = _recreate_volumes(session, sink)
+        else:
+            sink(DbStep("drop", f"dropping {session.target.name!r} (ending other sessions) and recreating it"))
+            session.adapter.drop_and_create()
+        migrated, seeded, notes = _migrate_and_seed(stack, migrate, seed, sink)
+    except DevenvError as exc:
+        raise _at_risk(exc, snap, stack) from None
+    return ResetResult(snap, migrated, seeded, time.monotonic() - t0, tuple(notes))
+
+
+def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tuple[bool, bool, list[str]]:
+    from devenv.core import migrations
+
+    notes: list[str] = []
+    migrated = seeded = False
+    if migrate:
+        try:
+            plan = migrations.resolve_migrations(stack)
+        except DevenvError as exc:
+            plan = None
+            notes.append(f"migrations skipped: {exc.message}")
+        if plan is not None:
+            emit(DbStep("migrate", plan.commands.get("upgrade", "")))
+            result = migrations.migrate_up(stack, emit, db_service=None)
+            if result.exit_code != 0:
+                tail = "\n".join(result.output_tail)
+                raise DatabaseError(f"Migration failed (exit code {result.exit_code}):\n{tail}")
+            migrated = True
+    if seed and stack.profile.seed.command:
+        emit(DbStep("seed", stack.profile.seed.command))
+        seed_result = migrations.run_seed(stack, emit)
+        if seed_result.exit_code != 0:
+            tail = "\n".join(seed_result.output_tail)
+            raise DatabaseError(f"Seeding failed (exit code {seed_result.exit_code}):\n{tail}")
+        seeded = True
+    return migrated, seeded, notes
+
+
+def _at_risk(exc: DevenvError, snap: SnapshotInfo | None, stack: Stack) -> DevenvError:
+    if snap is None:
+        return DataAtRiskError(
+            f"{exc.message}\nThe database was reset without a snapshot (--no-snapshot); the old data is gone.",
+        )
+    return DataAtRiskError(
+        f"{exc.message}\nYour previous data is safe in snapshot {snap.name!r}.",
+        hint=f"Get it back with: devenv db restore {snap.name} --profile {stack.profile.name}",
+    )
+
+
+def db_volumes(stack: Stack, service: str) -> list[str]:
+    """Engine names of the named volumes the DB service mounts; refuses volumes shared with others."""
+    raw = stack.model.raw
+    top = raw.get("volumes") or {}
+    mine: dict[str, str] = {}
+    for mount in raw["services"][service].get("volumes") or []:
+        if isinstance(mount, dict) and mount.get("type") == "volume" and mount.get("source"):
+            src = mount["source"]
+            mine[src] = str((top.get(src) or {}).get("name") or f"{stack.name}_{src}")
+            if (top.get(src) or {}).get("external"):
+                raise UsageError(
+                    f'Volume "{src}" of service "{service}" is external; devenv will not delete it. '
+                    "Use a quick reset (without --hard)."
+                )
+    for other, svc in (raw.get("services") or {}).items():
+        if other == service:
+            continue
+        for mount in svc.get("volumes") or []:
+            if isinstance(mount, dict) and mount.get("type") == "volume" and mount.get("source") in mine:
+                raise UsageError(
+                    f'Volume "{mount["source"]}" is also mounted by service "{other}"; a hard reset would '
+                    "destroy its data too. Use a quick reset (without --hard)."
+                )
+    return list(mine.values())
+
+
+def _recreate_volumes(session: Session, emit: Emit) -> Session:
+    stack, service = session.stack, session.target.service
+    volumes = db_volumes(stack, service)
+    emit(DbStep("remove", f"removing {service} and its volumes: {', '.join(volumes) or '(anonymous only)'}"))
+    stack.run_compose("rm", lambda: stack.compose.compose.rm([service], stop=True, volumes=True))
+    for volume in volumes:
+        try:
+            stack.api.remove_volume(volume)
+        except Exception as exc:
+            if "no such volume" not in str(exc).lower():
+                raise DatabaseError(f"Could not remove volume {volume}: {exc}") from None
+    emit(DbStep("wait", f"recreating {service} and waiting until it is healthy"))
+    return open_session(stack, emit)
+
+
+# ------------------------------------------------------------------------------- export / import
+def file_format(path: Path, engine: str) -> str:
+    """ "sql", "sql.gz" or "native" from the file name."""
+    name = path.name.lower()
+    if name.endswith(".sql.gz"):
+        return "sql.gz"
+    if name.endswith(".sql"):
+        return "sql"
+    if engine == "postgres" and name.endswith((".dump", ".pgdump", ".backup")):
+        return "native"
+    raise UsageError(
+        f"Cannot tell the format of {path.name}: use .sql, .sql.gz"
+        + (" or .dump (pg_dump custom format)." if engine == "postgres" else ".")
+    )
+
+
+def export(session: Session, path: Path, *, emit: Emit) -> int:
+    fmt = file_format(path, session.target.engine)
+    emit(DbStep("export", f"{session.target.name!r} -> {path} ({fmt})"))
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "wb") as raw:
+            if fmt == "sql.gz":
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as gz:
+                    session.adapter.dump(gz, plain_sql=True)  # type: ignore[arg-type]
+            else:
+                session.adapter.dump(raw, plain_sql=fmt == "sql")
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    return path.stat().st_size
+
+
+def import_(session: Session, path: Path, *, snapshot: bool = True, emit: Emit) -> SnapshotInfo | None:
+    fmt = file_format(path, session.target.engine)
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist.")
+    snap = take_snapshot(session, reason="before import", emit=emit) if snapshot else None
+    try:
+        emit(DbStep("drop", f"dropping and recreating {session.target.name!r}"))
+        session.adapter.drop_and_create()
+        emit(DbStep("load", f"importing {path.name}"))
+        with open(path, "rb") as raw:
+            if fmt == "sql.gz":
+                with gzip.open(raw, "rb") as gz:
+                    session.adapter.load(gz, plain_sql=True)  # type: ignore[arg-type]
+            else:
+                session.adapter.load(raw, plain_sql=fmt == "sql")
+    except DevenvError as exc:
+        raise _at_risk(exc, snap, session.stack) from None
+    return snap
+
+
+def restore(
+    stack: Stack, name: str, *, snapshot: bool = True, emit: Emit | None = None
+) -> tuple[SnapshotInfo, SnapshotInfo | None]:
+    sink: Emit = emit or (lambda _e: None)
+    session = open_session(stack, sink)
+    info = session.store.get(name)
+    safety = take_snapshot(session, reason="before restore", emit=sink) if snapshot else None
+    try:
+        restore_snapshot(session, info, emit=sink)
+    except DevenvError as exc:
+        raise _at_risk(exc, safety, stack) from None
+    return info, safety
+
+
+def shell_command(stack: Stack) -> tuple[list[str], dict[str, str]]:
+    """``docker exec -it`` argv for an interactive client, and the environment to run it with.
+
+    Secrets pass by name (``-e PGPASSWORD``), taking their value from that environment, so they
+    never appear on a command line.
+    """
+    session = open_session(stack)
+    env = session.adapter.env()
+    argv = ["docker", "exec", "-it"]
+    for key in env:
+        argv += ["-e", key]
+    return [*argv, session.adapter.container, *session.adapter.shell_argv()], env
