@@ -160,6 +160,8 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         return 0
 
     if name == "snapshot":
+        if args.name:
+            db.SnapshotStore(stack.project.root, stack.profile.name).check_new_name(args.name)
         session = db.open_session(stack, emit)
         info = db.take_snapshot(session, args.name, emit=emit)
         out.info(out.green(f"✔ snapshot {info.name}: {info.path(session.store.dir)}"))
@@ -196,16 +198,14 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         return 0
 
     if name == "export":
-        if args.file.exists() and not args.force:
-            from devenv.errors import UsageError
-
-            raise UsageError(f"{args.file} exists; pass --force to overwrite it.")
+        db.check_export_path(args.file, force=args.force)
         session = db.open_session(stack, emit)
         size = db.export(session, args.file, emit=emit)
         out.info(out.green(f"✔ exported {session.target.name} to {args.file} ({_size(size)})"))
         return 0
 
     if name == "import":
+        db.check_import_file(args.file, stack.profile.database.engine)
         _confirm(args, out, stack, f"replace the database with {args.file}")
         session = db.open_session(stack, emit)
         safety = db.import_(session, args.file, snapshot=not args.no_snapshot, emit=emit)

@@ -140,8 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _handlers()[args.command](args, out)
     except DevenvError as exc:
         out.error(exc)
-        if out.json_mode:
-            out.json({"ok": False, "error": {"kind": type(exc).__name__, "message": exc.message}})
+        _json_error(out, args, type(exc).__name__, exc.message, exc.hint, int(exc.exit_code))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         out.info("devenv: interrupted")
@@ -155,14 +154,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         mapped = _map_engine_error(exc)
         if mapped is not None:
             out.error(mapped)
+            _json_error(out, args, type(mapped).__name__, mapped.message, mapped.hint, int(mapped.exit_code))
             return int(mapped.exit_code)
         if os.environ.get("DEVENV_DEBUG"):
             raise
-        out.error(
+        message = (
             f"internal error: {type(exc).__name__}: {exc}. This is a bug in devenv; "
             "run again with DEVENV_DEBUG=1 for the traceback and report it."
         )
+        out.error(message)
+        _json_error(out, args, "InternalError", message, None, int(ExitCode.INTERNAL))
         return int(ExitCode.INTERNAL)
+
+
+def _json_error(out: Output, args: argparse.Namespace, kind: str, message: str, hint: str | None, code: int) -> None:
+    """With --json, a failed command still prints one document of the documented shape."""
+    if not out.json_mode:
+        return
+    out.json(
+        {
+            "project": getattr(args, "ctx_project", None),
+            "profile": getattr(args, "ctx_profile", None) or getattr(args, "profile", None),
+            "ok": False,
+            "outcome": "error",
+            "exit_code": code,
+            "services": [],
+            "error": {"kind": kind, "message": message, "hint": hint},
+        }
+    )
 
 
 def _map_engine_error(exc: Exception) -> DevenvError | None:

@@ -36,7 +36,9 @@ def load_stack(args: argparse.Namespace) -> Any:
     from devenv.core.stack import Stack
 
     project = load_project(args.project_dir)
+    args.ctx_project = project.name  # for --json error documents (devenv.cli.main)
     profile = project.resolve_profile(getattr(args, "profile", None))
+    args.ctx_profile = profile.name
     return Stack(project, profile)
 
 

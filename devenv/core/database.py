@@ -23,6 +23,7 @@ import json
 import os
 import re
 import time
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -171,7 +172,7 @@ def resolve_database(stack: Stack) -> DatabaseTarget:
             key="database.engine",
             hint='Set it in devenv.toml:  [database] engine = "postgres"   (or mysql, mariadb)',
         )
-    secrets = _FileSecrets(stack, service, env, running.get(service, ("", {}, ""))[2] or None)
+    secrets = FileSecrets(stack, service, env, running.get(service, ("", {}, ""))[2] or None)
     if engine == "postgres":
         user = cfg.user or secrets.get("POSTGRES_USER") or "postgres"
         password = cfg.password or secrets.get("POSTGRES_PASSWORD")
@@ -193,7 +194,7 @@ def resolve_database(stack: Stack) -> DatabaseTarget:
     return DatabaseTarget(service=service, engine=engine, name=name, user=user, password=password)
 
 
-def _first(secrets: _FileSecrets, prefixes: tuple[str, ...], suffix: str) -> str | None:
+def _first(secrets: FileSecrets, prefixes: tuple[str, ...], suffix: str) -> str | None:
     for prefix in prefixes:
         value = secrets.get(prefix + suffix)
         if value:
@@ -201,7 +202,7 @@ def _first(secrets: _FileSecrets, prefixes: tuple[str, ...], suffix: str) -> str
     return None
 
 
-class _FileSecrets:
+class FileSecrets:
     """Environment values, reading ``NAME_FILE`` secrets inside the container when ``NAME`` is unset."""
 
     def __init__(self, stack: Stack, service: str, env: Mapping[str, str], container: str | None = None) -> None:
@@ -469,12 +470,43 @@ class SnapshotStore:
             name, i = f"{base}-{i}", i + 1
         return name
 
+    def check_new_name(self, name: str) -> None:
+        """Refuse a name that is malformed or taken, before any work is done."""
+        if not SNAPSHOT_NAME.match(name):
+            raise UsageError(f'Invalid snapshot name "{name}": use letters, digits, ".", "_" and "-" (max 100).')
+        if any(s.name == name for s in self.list()):
+            raise UsageError(
+                f'A snapshot named "{name}" already exists for profile "{self.profile}".',
+                hint="Pick another name, or list them with: devenv db snapshots",
+            )
+
+    def verify(self, info: SnapshotInfo) -> Path:
+        """The snapshot's file, after checking its size and checksum against the metadata."""
+        path = info.path(self.dir)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise UsageError(f'Snapshot "{info.name}" cannot be read: {exc}.') from None
+        if info.size and size != info.size:
+            raise UsageError(
+                f'Snapshot "{info.name}" is damaged: {path} is {size} bytes, its metadata says {info.size}. '
+                "Nothing was changed."
+            )
+        if info.sha256:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            if digest.hexdigest() != info.sha256:
+                raise UsageError(
+                    f'Snapshot "{info.name}" is damaged: the checksum of {path} does not match its metadata. '
+                    "Nothing was changed."
+                )
+        return path
+
     def write(self, info: SnapshotInfo, producer: Callable[[Any], None]) -> SnapshotInfo:
         """Write the dump through ``producer`` into a temporary file, then publish it atomically."""
-        if not SNAPSHOT_NAME.match(info.name):
-            raise UsageError(f'Invalid snapshot name "{info.name}": use letters, digits, ".", "_" and "-" (max 100).')
-        if any(s.name == info.name for s in self.list()):
-            raise UsageError(f'A snapshot named "{info.name}" already exists for profile "{self.profile}".')
+        self.check_new_name(info.name)
         self.dir.mkdir(parents=True, exist_ok=True)
         final = self.dir / info.file
         partial = self.dir / f".{info.file}.partial"
@@ -588,14 +620,25 @@ def take_snapshot(session: Session, name: str | None = None, *, reason: str = "m
 
 def restore_snapshot(session: Session, info: SnapshotInfo, *, emit: Emit) -> None:
     """Drop and recreate the database, then load the snapshot: the database is exactly that state."""
-    if info.engine != session.target.engine:
-        raise UsageError(f'Snapshot "{info.name}" is a {info.engine} dump; this database is {session.target.engine}.')
-    path = info.path(session.store.dir)
+    check_engine(info, session.target.engine)
+    path = session.store.verify(info)
     emit(DbStep("drop", f"dropping and recreating {session.target.name!r}"))
     session.adapter.drop_and_create()
     emit(DbStep("load", f"restoring {info.name}"))
     with open(path, "rb") as src:
         session.adapter.load(src)
+
+
+def _family(engine: str) -> str:
+    return "mysql" if engine in ("mysql", "mariadb") else engine
+
+
+def check_engine(info: SnapshotInfo, engine: str) -> None:
+    """A snapshot loads into the same engine family (MySQL and MariaDB dumps are interchangeable)."""
+    if _family(info.engine) != _family(engine):
+        raise UsageError(
+            f'Snapshot "{info.name}" is a {info.engine} dump; this database is {engine}. Nothing was changed.'
+        )
 
 
 @dataclass(frozen=True)
@@ -620,6 +663,8 @@ def reset(
     sink: Emit = emit or (lambda _e: None)
     t0 = time.monotonic()
     session = open_session(stack, sink)
+    if hard:
+        db_volumes(stack, session.target.service)  # refuses external or shared volumes before any change
     snap = take_snapshot(session, reason="before reset", emit=sink) if snapshot else None
     try:
         if hard:
@@ -628,7 +673,7 @@ def reset(
             sink(DbStep("drop", f"dropping {session.target.name!r} (ending other sessions) and recreating it"))
             session.adapter.drop_and_create()
         migrated, seeded, notes = _migrate_and_seed(stack, migrate, seed, sink)
-    except DevenvError as exc:
+    except (DevenvError, OSError) as exc:
         raise _at_risk(exc, snap, stack) from None
     return ResetResult(snap, migrated, seeded, time.monotonic() - t0, tuple(notes))
 
@@ -661,15 +706,26 @@ def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tu
     return migrated, seeded, notes
 
 
-def _at_risk(exc: DevenvError, snap: SnapshotInfo | None, stack: Stack) -> DevenvError:
+def _at_risk(exc: BaseException, snap: SnapshotInfo | None, stack: Stack, *, touched: bool = True) -> DevenvError:
+    """The error of a destructive flow, saying where the old data is (and how to get it back)."""
+    if isinstance(exc, DevenvError):
+        message, hint, code = exc.message, exc.hint, exc.exit_code
+    else:
+        message, hint, code = f"{type(exc).__name__}: {exc}", None, DataAtRiskError.exit_code
+    if not touched:
+        keep = f" Snapshot {snap.name!r} taken before it is kept." if snap else ""
+        err: DevenvError = DatabaseError(f"{message}\nThe database was not changed.{keep}", hint=hint)
+        err.exit_code = code
+        return err
+    hints = [hint] if hint else []
     if snap is None:
-        return DataAtRiskError(
-            f"{exc.message}\nThe database was reset without a snapshot (--no-snapshot); the old data is gone.",
-        )
-    return DataAtRiskError(
-        f"{exc.message}\nYour previous data is safe in snapshot {snap.name!r}.",
-        hint=f"Get it back with: devenv db restore {snap.name} --profile {stack.profile.name}",
-    )
+        text = f"{message}\nThe database was changed without a snapshot (--no-snapshot); the old data is gone."
+    else:
+        text = f"{message}\nYour previous data is safe in snapshot {snap.name!r}."
+        hints.append(f"Get it back with: devenv db restore {snap.name} --profile {stack.profile.name}")
+    err = DataAtRiskError(text, hint="\n".join(hints) or None)
+    err.exit_code = code
+    return err
 
 
 def db_volumes(stack: Stack, service: str) -> list[str]:
@@ -729,6 +785,46 @@ def file_format(path: Path, engine: str) -> str:
     )
 
 
+def check_export_path(path: Path, *, force: bool = False) -> None:
+    """Refuse an export target that cannot be written, before the database is touched."""
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it.")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name such as {path / 'dump.sql.gz'}.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"Cannot export to {path}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"Cannot export to {path}: the folder {parent} is not writable.")
+
+
+def check_import_file(path: Path, engine: str | None = None) -> str:
+    """Check that ``path`` is a complete, readable dump before anything is dropped; return its format.
+
+    A ``.sql.gz`` is decompressed once in full (the gzip trailer's CRC and length catch a truncated
+    or corrupt file); a pg_dump custom file must start with its ``PGDMP`` signature.
+    """
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist or is not a file.")
+    fmt = file_format(path, engine or "postgres")
+    try:
+        with open(path, "rb") as raw:
+            if fmt == "sql.gz":
+                with gzip.open(raw, "rb") as gz:
+                    while gz.read(1 << 20):
+                        pass
+            elif fmt == "native":
+                if raw.read(5) != b"PGDMP":
+                    raise UsageError(f"{path} is not a pg_dump custom-format file (no PGDMP signature).")
+            else:
+                raw.read(1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UsageError(
+            f"{path} cannot be imported: it is not a valid {fmt} file ({exc}). Nothing was changed."
+        ) from None
+    return fmt
+
+
 def export(session: Session, path: Path, *, emit: Emit) -> int:
     fmt = file_format(path, session.target.engine)
     emit(DbStep("export", f"{session.target.name!r} -> {path} ({fmt})"))
@@ -749,12 +845,12 @@ def export(session: Session, path: Path, *, emit: Emit) -> int:
 
 
 def import_(session: Session, path: Path, *, snapshot: bool = True, emit: Emit) -> SnapshotInfo | None:
-    fmt = file_format(path, session.target.engine)
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist.")
+    fmt = check_import_file(path, session.target.engine)
     snap = take_snapshot(session, reason="before import", emit=emit) if snapshot else None
+    touched = False
     try:
         emit(DbStep("drop", f"dropping and recreating {session.target.name!r}"))
+        touched = True
         session.adapter.drop_and_create()
         emit(DbStep("load", f"importing {path.name}"))
         with open(path, "rb") as raw:
@@ -763,8 +859,8 @@ def import_(session: Session, path: Path, *, snapshot: bool = True, emit: Emit) 
                     session.adapter.load(gz, plain_sql=True)  # type: ignore[arg-type]
             else:
                 session.adapter.load(raw, plain_sql=fmt == "sql")
-    except DevenvError as exc:
-        raise _at_risk(exc, snap, session.stack) from None
+    except (DevenvError, OSError, EOFError, zlib.error) as exc:
+        raise _at_risk(exc, snap, session.stack, touched=touched) from None
     return snap
 
 
@@ -772,12 +868,15 @@ def restore(
     stack: Stack, name: str, *, snapshot: bool = True, emit: Emit | None = None
 ) -> tuple[SnapshotInfo, SnapshotInfo | None]:
     sink: Emit = emit or (lambda _e: None)
+    store = SnapshotStore(stack.project.root, stack.profile.name)
+    info = store.get(name)  # an unknown name fails before the database is started or touched
+    store.verify(info)
     session = open_session(stack, sink)
-    info = session.store.get(name)
+    check_engine(info, session.target.engine)
     safety = take_snapshot(session, reason="before restore", emit=sink) if snapshot else None
     try:
         restore_snapshot(session, info, emit=sink)
-    except DevenvError as exc:
+    except (DevenvError, OSError) as exc:
         raise _at_risk(exc, safety, stack) from None
     return info, safety
 

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, cast
 
-from devenv.core.database import Adapter, DatabaseError, DatabaseTarget, DbOutput, DbStep, Emit, _FileSecrets
+from devenv.core.database import Adapter, DatabaseError, DatabaseTarget, DbOutput, DbStep, Emit, FileSecrets
 from devenv.core.execio import ExecResult, exec_in
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class MySQLAdapter(Adapter):
             return None
         config = self.stack.reader.inspect_container(self.container).get("Config") or {}
         env = dict(str(kv).partition("=")[::2] for kv in config.get("Env") or [])  # as the server runs
-        secrets = _FileSecrets(self.stack, self.target.service, env, self.container)
+        secrets = FileSecrets(self.stack, self.target.service, env, self.container)
         user = secrets.get("MARIADB_USER") or secrets.get("MYSQL_USER")
         return user if user and user != "root" else None
 

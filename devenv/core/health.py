@@ -515,10 +515,23 @@ class Waiter:
             failures.append(self._diagnose(service, reason, v.blocked_on))
         for f in failures:
             self.emit(ServiceFailed(f, elapsed))
+        self._refresh()
         services = tuple(self._status(s) for s in self.targets)
         ok = outcome == "ready"
         self.emit(WaitFinished(ok, elapsed, outcome))
         return UpResult(self.project, self.profile, ok, outcome, elapsed, services, tuple(failures))
+
+    def _refresh(self) -> None:
+        """One final inspect per container, so the result carries what events do not: published
+        ports (bound at start) and the engine's start time."""
+        for t in self.tracked.values():
+            if t.info.state == "removed":
+                continue
+            try:
+                fresh = container_from_inspect(self.api.inspect_container(t.info.id))
+            except Exception:  # gone or engine hiccup: keep what the events told us
+                continue
+            t.info = replace(t.info, ports=fresh.ports, started_at=fresh.started_at)
 
     def _diagnose(self, service: str, reason: str, blocked_on: Iterable[str]) -> Failure:
         containers = self._containers_of(service)

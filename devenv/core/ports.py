@@ -45,7 +45,7 @@ def _process_holding(port: int) -> str | None:
             try:
                 proc = psutil.Process(conn.pid)
                 name = proc.name()
-                cmd = " ".join(proc.cmdline())[:120]
+                cmd = " ".join(" ".join(proc.cmdline()).split())[:120]  # one line, however it was spawned
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 return f"process {conn.pid}"
             if name == "docker-proxy":

@@ -236,6 +236,15 @@ def _container_ready(c: ContainerInfo) -> tuple[bool, str]:
 
 
 # -------------------------------------------------------------------------------------------- stack
+# What Compose prints when the files themselves are wrong (any command loads them first).
+_INVALID_COMPOSE = re.compile(
+    r"^(validating |yaml: |parsing |error while interpolating |invalid interpolation format"
+    r"|service \S+ has neither an image nor a build|empty compose file|no configuration file provided)"
+    r"|invalid compose project|undefined (service|network|volume|secret|config) ",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 class Stack:
     """One project under one profile."""
 
@@ -316,7 +325,7 @@ class Stack:
             return compose_missing_error()
         if "Cannot connect to the Docker daemon" in text or "permission denied while trying to connect" in text:
             return DockerUnavailableError(f"Cannot reach the Docker engine: {text}", hint=None)
-        if what == "config":
+        if what == "config" or _INVALID_COMPOSE.search(text):
             return ComposeFileError(
                 f"Compose rejected the files of profile {self.profile.name!r} "
                 f"({', '.join(self._rel(f) for f in self.profile.compose_files)}): {text}",

@@ -7,7 +7,8 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -422,6 +423,48 @@ def test_main_unknown_profile_is_usage_error(
 
     err = capsys.readouterr().err
     assert "unknown profile" in err and "defualt" in err and "default" in err
+
+
+def test_main_json_error_document_has_the_documented_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "devenv.toml").write_text('[project]\nname = "shop"\n', encoding="utf-8")
+    (tmp_path / "compose.yml").write_text("services:\n  db:\n    image: postgres:16\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["status", "--json", "--profile", "nope"]) == 2
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["project"] == "shop"
+    assert doc["profile"] == "nope"
+    assert doc["ok"] is False and doc["exit_code"] == 2 and doc["services"] == []
+    assert doc["error"]["kind"] == "UnknownProfileError"
+    assert "nope" in doc["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "validating /p/compose.yml: services.app additional properties 'bogus_option' not allowed",
+        "yaml: line 2: did not find expected ',' or ']'",
+        "error while interpolating services.app.ports.[]: required variable PORT is missing a value",
+        'service "app" depends on undefined service "db": invalid compose project',
+    ],
+)
+def test_compose_file_errors_map_to_exit_2_for_every_command(stderr: str) -> None:
+    from devenv.core.stack import Stack
+    from devenv.errors import ComposeFileError
+
+    stack = Stack.__new__(Stack)
+    stack.profile = cast(Any, SimpleNamespace(name="dev", compose_files=[]))
+    stack.project = cast(Any, SimpleNamespace(root=Path("/p")))
+    stack.compose_args = lambda: ["docker", "compose"]  # type: ignore[method-assign]
+    for what in ("config", "down", "up"):
+        err = stack._map_compose_error(what, ["docker", "compose", what], stderr)
+        assert isinstance(err, ComposeFileError), (what, err)
+        assert int(err.exit_code) == 2
+    runtime = stack._map_compose_error("down", ["docker", "compose", "down"], "Error response from daemon: boom")
+    assert not isinstance(runtime, ComposeFileError)
 
 
 # --------------------------------------------------------------------------------- exit codes
