@@ -205,8 +205,8 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         return 0
 
     if name == "import":
-        db.check_import_file(args.file, stack.profile.database.engine)
         _confirm(args, out, stack, f"replace the database with {args.file}")
+        db.check_import_file(args.file, stack.profile.database.engine)
         session = db.open_session(stack, emit)
         safety = db.import_(session, args.file, snapshot=not args.no_snapshot, emit=emit)
         kept = f"; the state before is in snapshot {safety.name}" if safety else ""

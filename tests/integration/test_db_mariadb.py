@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
 import re
 import shutil
@@ -382,10 +383,24 @@ def test_truncated_snapshot_fails_cleanly_and_names_the_safety_snapshot(maria: S
     insert_rows(st, "trunc", 50)
     before = checksum(st)
     ok(st.devenv("db", "snapshot", "t1"))
+    listed = sorted(p.name for p in snapshot_dir(st).glob("*.json"))
     path = snapshot_dir(st) / "t1.sql.gz"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
 
+    # Damage the metadata does not explain is refused before anything is touched.
+    res = st.devenv("db", "restore", "t1")
+    assert res.returncode == 2, res.dump()
+    assert "is damaged" in res.stderr and "Nothing was changed" in res.stderr, res.dump()
+    assert checksum(st) == before
+    assert sorted(p.name for p in snapshot_dir(st).glob("*.json")) == listed, "no safety snapshot expected"
+
+    # A dump that was already bad when written (metadata matches) fails after the drop: the
+    # output names the safety snapshot that gets the data back.
+    meta_path = snapshot_dir(st) / "t1.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(size=len(data) // 2, sha256=hashlib.sha256(data[: len(data) // 2]).hexdigest())
+    meta_path.write_text(json.dumps(meta))
     res = st.devenv("db", "restore", "t1")
     assert res.returncode == 1, res.dump()
     assert "truncated or corrupt" in res.stderr, res.dump()

@@ -558,9 +558,18 @@ def test_export_import_each_format(pg_stack: Stack, tmp_path: Path) -> None:
     assert checksum(st) == before
     assert snapshot_names(st) == listed
 
-    # A file that fails to load after the drop: exit 1, and the error says how to get the data back.
+    # A file that is plainly not a pg_dump archive is refused before anything is touched.
     garbage = tmp_path / "garbage.dump"
     garbage.write_bytes(b"this is not a pg_dump archive\n")
+    res = st.devenv("db", "import", str(garbage))
+    assert res.returncode == 2, res.dump()
+    assert "PGDMP" in res.stderr, res.dump()
+    assert snapshot_names(st) == listed
+    assert checksum(st) == before
+
+    # A file that fails to load after the drop (right signature, damaged body): exit 1, and the
+    # error says how to get the data back.
+    garbage.write_bytes(b"PGDMP" + b"\x00" * 64 + b"this is not a pg_dump archive\n")
     res = st.devenv("db", "import", str(garbage))
     assert res.returncode == 1, res.dump()
     safety = new_snapshots(listed, st)
