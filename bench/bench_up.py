@@ -108,6 +108,9 @@ services:
   crash:
     image: devenv-test/python:latest
     command: ["sh", "-c", "sleep ${CRASH_AFTER:-2.3}; exit 3"]
+    # A check that never passes keeps both tools waiting until the exit (without one, Compose's
+    # --wait returns as soon as the container runs and never sees the crash).
+    healthcheck: {test: ["CMD", "false"], interval: 1s, timeout: 2s, retries: 30}
     profiles: ["crash"]
 """
 
