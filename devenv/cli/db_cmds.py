@@ -95,29 +95,8 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> None:
-    from devenv.core.safety import confirm_destructive
-
-    ask = None
-    if sys.stdin.isatty() and out.err_tty:
-
-        def ask(prompt: str) -> str:
-            out.err.write(prompt)
-            out.err.flush()
-            return sys.stdin.readline()
-
-    confirm_destructive(
-        stack.profile.name,
-        stack.profile.protected,
-        action,
-        yes=args.yes,
-        confirm_profile=args.confirm_profile,
-        ask=ask,
-    )
-
-
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
-    from devenv.cli.stack_cmds import load_stack
+    from devenv.cli.stack_cmds import confirm, load_stack
     from devenv.core import database as db
 
     if not args.db_command:
@@ -168,7 +147,7 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         return 0
 
     if name == "reset":
-        _confirm(args, out, stack, "reset the database" + (" and its volumes" if args.hard else ""))
+        confirm(args, out, stack, "reset the database" + (" and its volumes" if args.hard else ""))
         result = db.reset(
             stack,
             hard=args.hard,
@@ -191,7 +170,7 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         return 0
 
     if name == "restore":
-        _confirm(args, out, stack, f"restore snapshot {args.name}")
+        confirm(args, out, stack, f"restore snapshot {args.name}")
         info, safety = db.restore(stack, args.name, snapshot=not args.no_snapshot, emit=emit)
         kept = f"; the state before is in snapshot {safety.name}" if safety else ""
         out.info(out.green(f"✔ restored {info.name} (revision {info.revision or '-'}){kept}"))
@@ -205,7 +184,7 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         return 0
 
     if name == "import":
-        _confirm(args, out, stack, f"replace the database with {args.file}")
+        confirm(args, out, stack, f"replace the database with {args.file}")
         db.check_import_file(args.file, stack.profile.database.engine)
         session = db.open_session(stack, emit)
         safety = db.import_(session, args.file, snapshot=not args.no_snapshot, emit=emit)

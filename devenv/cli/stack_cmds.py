@@ -312,28 +312,34 @@ def cmd_logs(args: argparse.Namespace, out: Output) -> int:
 
 
 # ---------------------------------------------------------------------------------------- down
+def confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> None:
+    """Confirmation for a destructive operation: typed on a TTY, else ``--yes --confirm-profile``."""
+    from devenv.core.safety import confirm_destructive
+
+    ask = None
+    if sys.stdin.isatty() and out.err_tty:
+
+        def ask(prompt: str) -> str:
+            out.err.write(prompt)
+            out.err.flush()
+            return sys.stdin.readline()
+
+    confirm_destructive(
+        stack.profile.name,
+        stack.profile.protected,
+        action,
+        yes=args.yes,
+        confirm_profile=args.confirm_profile,
+        ask=ask,
+    )
+
+
 def cmd_down(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.models import ComposeOutput as _CO
-    from devenv.core.safety import confirm_destructive
 
     stack = load_stack(args)
     if args.volumes:
-        ask = None
-        if sys.stdin.isatty() and out.err_tty:
-
-            def ask(prompt: str) -> str:
-                out.err.write(prompt)
-                out.err.flush()
-                return sys.stdin.readline()
-
-        confirm_destructive(
-            stack.profile.name,
-            stack.profile.protected,
-            "remove the volumes of project " + stack.name,
-            yes=args.yes,
-            confirm_profile=args.confirm_profile,
-            ask=ask,
-        )
+        confirm(args, out, stack, "remove the volumes of project " + stack.name)
 
     def emit(event: ProgressEvent) -> None:
         if isinstance(event, _CO):
