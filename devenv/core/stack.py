@@ -245,6 +245,27 @@ _INVALID_COMPOSE = re.compile(
 )
 
 
+# `docker compose` reports a failed pull per service as "<service> Error <daemon message>".
+_PULL_ERROR = re.compile(r"^\s*(?P<service>[A-Za-z0-9][A-Za-z0-9._-]*) +Error +(?P<why>\S.*)$", re.MULTILINE)
+
+
+def pull_failures(text: str) -> dict[str, str]:
+    """Services whose image pull failed, with the daemon's reason, from Compose's output."""
+    pulling = set(re.findall(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*) +Pulling\s*$", text, re.MULTILINE))
+    return {m["service"]: m["why"].strip() for m in _PULL_ERROR.finditer(text) if m["service"] in pulling}
+
+
+def _pull_cause(reason: str) -> str:
+    low = reason.lower()
+    if "no such host" in low or "dial tcp" in low or "i/o timeout" in low or "connection refused" in low:
+        return "the registry cannot be reached from this engine"
+    if "pull access denied" in low or "requested access to the resource is denied" in low or "unauthorized" in low:
+        return "the repository does not exist or needs `docker login`"
+    if "manifest unknown" in low or "not found" in low:
+        return "that image or tag does not exist in the registry"
+    return "the registry refused the pull"
+
+
 class Stack:
     """One project under one profile."""
 
@@ -300,21 +321,27 @@ class Stack:
         return args
 
     # -- compose verbs --------------------------------------------------------------------------
-    def run_compose(self, what: str, fn: Callable[[], Any]) -> Any:
-        """Run a python-on-whales call, mapping its failures to devenv errors."""
+    def run_compose(self, what: str, fn: Callable[[], Any], *, streamed: bool = False) -> Any:
+        """Run a python-on-whales call, mapping its failures to devenv errors.
+
+        ``streamed``: the command's output was already emitted line by line, so the error message
+        keeps only its last line instead of repeating all of it.
+        """
         from python_on_whales.exceptions import DockerException
 
         try:
             return fn()
         except DockerException as exc:
-            raise self._map_compose_error(what, exc.docker_command, exc.stderr or exc.stdout or "") from None
+            raise self._map_compose_error(
+                what, exc.docker_command, exc.stderr or exc.stdout or "", streamed=streamed
+            ) from None
         except FileNotFoundError as exc:
             raise DockerUnavailableError(
                 f"The docker CLI was not found ({exc}); devenv runs `docker compose` for {what}.",
                 hint="Install the Docker CLI and the Compose v2 plugin.",
             ) from None
 
-    def _map_compose_error(self, what: str, command: list[str], stderr: str) -> Exception:
+    def _map_compose_error(self, what: str, command: list[str], stderr: str, *, streamed: bool = False) -> Exception:
         text = stderr.strip()
         missing = (
             "is not a docker command" in text
@@ -331,7 +358,33 @@ class Stack:
                 f"({', '.join(self._rel(f) for f in self.profile.compose_files)}): {text}",
                 hint=f"Check them with: {' '.join(self.compose_args())} config",
             )
-        return ComposeCommandError(f"`docker compose` failed during {what}: {text}", command=command, stderr=text)
+        pulls = pull_failures(text)
+        if pulls:
+            return self._pull_error(what, command, text, pulls)
+        if streamed:
+            # The whole output was already shown line by line; the message keeps its conclusion.
+            last = [line.strip() for line in text.splitlines() if line.strip()][-1:]
+            text = (last[0] if last else text) + " (the full output is above)"
+        return ComposeCommandError(f"`docker compose` failed during {what}: {text}", command=command, stderr=stderr)
+
+    def _pull_error(self, what: str, command: list[str], stderr: str, pulls: dict[str, str]) -> ComposeCommandError:
+        model: ComposeModel | None = self.__dict__.get("model")  # only when already loaded: no second config
+        named = []
+        for service in pulls:
+            image = model.services[service].image if model and service in model.services else None
+            named.append(f"{service} ({image})" if image else service)
+        reasons = sorted(set(pulls.values()))
+        cause = _pull_cause(" ".join(reasons))
+        return ComposeCommandError(
+            f"Could not pull the image{'s' if len(named) > 1 else ''} of {', '.join(named)}: {cause}. "
+            f"Docker said: {reasons[0]}",
+            command=command,
+            stderr=stderr,
+            hint="Images that are meant to be local must be built or tagged first (`docker images` lists what "
+            "this engine has; `devenv up --build` builds services that have a `build:` section) or, when the "
+            "compose files take image names from variables, those must name local images. "
+            "For a private registry, run `docker login` first.",
+        )
 
     def _rel(self, path: Path) -> str:
         try:
@@ -361,7 +414,7 @@ class Stack:
                     if line.strip():
                         emit(ComposeOutput(line.rstrip()))
 
-        self.run_compose("create", run)
+        self.run_compose("create", run, streamed=True)
 
     def down(self, *, volumes: bool, remove_orphans: bool = True, timeout: int | None = None, emit: Emit) -> None:
         from devenv.core.models import ComposeOutput
@@ -374,7 +427,7 @@ class Stack:
                     if line.strip():
                         emit(ComposeOutput(line.rstrip()))
 
-        self.run_compose("down", run)
+        self.run_compose("down", run, streamed=True)
 
     # -- reads (docker-py, no CLI) ---------------------------------------------------------------
     def service_names(self) -> list[str]:

@@ -203,6 +203,47 @@ def test_port_taken_json_document(stack, port_holder):
     assert str(port) in text and "already in use" in text, res.dump()
 
 
+# --------------------------------------------------------------------------------------- images
+def test_image_that_cannot_be_pulled_is_named_with_the_cause(stack):
+    st = stack("images")
+    res = st.devenv("up", "pull", "--timeout", "120")
+    assert_fails_fast(res)
+    err = res.stderr
+    message = [line for line in err.splitlines() if line.startswith("devenv: error:")]
+    assert message, res.dump()
+    assert "could not pull the image of pull (127.0.0.1:1/devenv-test/never-built:1)" in low(message[0]), res.dump()
+    assert "registry cannot be reached" in low(message[0]), res.dump()
+    assert "connection refused" in low(message[0]), res.dump()
+    assert "docker images" in err and "docker login" in err, res.dump()
+    assert "Traceback" not in err, res.dump()
+    assert st.container_ids("pull") == []
+
+
+def test_image_pull_failure_json_document(stack):
+    st = stack("images")
+    res = st.devenv("up", "pull", "--json", "--timeout", "120")
+    assert_fails_fast(res)
+    doc = res.json()
+    assert doc["ok"] is False and doc["exit_code"] == 1, doc
+    assert "could not pull the image of pull" in low(doc["error"]["message"]), doc
+    assert "docker login" in doc["error"]["hint"], doc
+
+
+def test_failing_build_reports_the_builder_conclusion_once(stack):
+    st = stack("images")
+    res = st.devenv("up", "broken", "--build", "--timeout", "120", timeout=300)
+    assert_fails_fast(res)
+    err = res.stderr
+    # The build output streams once, including the failing step's own output ...
+    assert err.count("broken-build-marker: about to fail") >= 1, res.dump()
+    message = [line for line in err.splitlines() if line.startswith("devenv: error:")]
+    assert len(message) == 1, res.dump()
+    # ... and the error paragraph gives the builder's conclusion (exit code 7), not the log again.
+    assert "failed during create" in message[0] and "exit code: 7" in message[0], res.dump()
+    assert "load .dockerignore" not in err.split("devenv: error:")[1], res.dump()
+    assert "full output is above" in message[0], res.dump()
+
+
 # --------------------------------------------------------------------------------------- timeouts
 def test_timeout_exit_124_names_services_not_ready(stack):
     st = stack("slow")

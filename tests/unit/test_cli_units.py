@@ -467,6 +467,73 @@ def test_compose_file_errors_map_to_exit_2_for_every_command(stderr: str) -> Non
     assert not isinstance(runtime, ComposeFileError)
 
 
+def _bare_stack(model: Any = None) -> Any:
+    from devenv.core.stack import Stack
+
+    stack = Stack.__new__(Stack)
+    stack.profile = cast(Any, SimpleNamespace(name="dev", compose_files=[]))
+    stack.project = cast(Any, SimpleNamespace(root=Path("/p")))
+    stack.compose_args = lambda: ["docker", "compose"]  # type: ignore[method-assign]
+    if model is not None:
+        stack.__dict__["model"] = model
+    return stack
+
+
+PULL_OUTPUT = """\
+ db Pulling
+ web Pulling
+ web Error Get "https://registry.example/v2/": dial tcp: lookup registry.example: no such host
+ db Error pull access denied for team/db, repository does not exist or may require 'docker login'
+ cache  Interrupted
+Error response from daemon: pull access denied for team/db, repository does not exist
+"""
+
+
+def test_pull_failures_are_read_per_service() -> None:
+    from devenv.core.stack import pull_failures
+
+    failures = pull_failures(PULL_OUTPUT)
+    assert set(failures) == {"web", "db"}
+    assert failures["web"].startswith('Get "https://registry.example/v2/"')
+    # An "Error" line of a service that was not pulling (e.g. a container error) is not a pull failure.
+    assert pull_failures(" app Error something else\nError response from daemon: x") == {}
+
+
+@pytest.mark.parametrize(
+    ("reason", "cause"),
+    [
+        ('Get "https://r/v2/": dial tcp: lookup r: no such host', "cannot be reached"),
+        ('Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused', "cannot be reached"),
+        ("pull access denied for x, repository does not exist or may require 'docker login'", "docker login"),
+        ("manifest for team/db:9 not found: manifest unknown", "does not exist in the registry"),
+        ("toomanyrequests: rate limit", "refused the pull"),
+    ],
+)
+def test_pull_failure_causes(reason: str, cause: str) -> None:
+    from devenv.core.stack import ComposeModel
+
+    model = ComposeModel.from_json({"services": {"web": {"image": "registry.example/team/web:2"}}})
+    text = f" web Pulling\n web Error {reason}\nError response from daemon: {reason}\n"
+    err = _bare_stack(model)._map_compose_error("create", ["docker", "compose", "up"], text, streamed=True)
+    assert isinstance(err, ComposeCommandError) and int(err.exit_code) == 1
+    assert err.message.startswith("Could not pull the image of web (registry.example/team/web:2): ")
+    assert cause in err.message and reason in err.message
+    assert err.hint and "docker login" in err.hint
+
+
+def test_streamed_compose_failure_keeps_only_its_conclusion() -> None:
+    text = "#5 [app 2/2] RUN make\n#5 0.2 compiling\nfailed to solve: process did not complete: exit code: 2\n"
+    err = _bare_stack()._map_compose_error("create", ["docker", "compose", "up"], text, streamed=True)
+    assert isinstance(err, ComposeCommandError)
+    assert err.message == (
+        "`docker compose` failed during create: failed to solve: process did not complete: exit code: 2"
+        " (the full output is above)"
+    )
+    assert err.stderr == text  # the whole output stays on the error for callers that want it
+    whole = _bare_stack()._map_compose_error("rm", ["docker", "compose", "rm"], text)
+    assert "compiling" in whole.message
+
+
 # --------------------------------------------------------------------------------- exit codes
 @pytest.mark.parametrize(
     ("error", "code"),
