@@ -73,7 +73,7 @@ RESTARTING_POLICIES = ("always", "unless-stopped")
 class EventStream:
     """The Engine's ``/events`` for one project, read by a daemon thread into a queue.
 
-    Open it before the containers are created. Each queued item is ``("event", dict)``, or
+    Open it before the initial inspect and before any container is started. Each queued item is ``("event", dict)``, or
     ``("stream_error", exc)`` if the connection breaks. Other producers (start calls, probes)
     share the same queue, so the waiter has one place to block on.
     """

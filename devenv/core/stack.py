@@ -392,29 +392,21 @@ class Stack:
         except ValueError:
             return str(path)
 
+    def start_config(self) -> ComposeProcess:
+        """Start ``docker compose config --format json`` (interpolated, merged; validates the files)."""
+        return ComposeProcess(self, "config", ["config", "--format", "json"], merge_output=False)
+
     def config_json(self) -> dict[str, Any]:
-        """``docker compose config --format json`` (interpolated, merged): validates the files."""
-        data = self.run_compose("config", lambda: self.compose.compose.config(return_json=True))
-        return dict(data)
+        return self.start_config().json()
 
     @cached_property
     def model(self) -> ComposeModel:
         return ComposeModel.from_json(self.config_json())
 
-    def create(self, services: list[str] | None, *, build: bool, emit: Emit) -> None:
-        """``docker compose up --no-start``: networks, volumes, (re)created containers; no start."""
-        from devenv.core.models import ComposeOutput
-
-        def run() -> None:
-            stream = self.compose.compose.up(
-                services or None, build=build, detach=True, start=False, stream_logs=True, color=False
-            )
-            for _source, raw in stream:
-                for line in raw.decode(errors="replace").splitlines():
-                    if line.strip():
-                        emit(ComposeOutput(line.rstrip()))
-
-        self.run_compose("create", run, streamed=True)
+    def start_create(self, services: list[str] | None, *, build: bool) -> ComposeProcess:
+        """Start ``docker compose up --no-start``: networks, volumes, (re)created containers; no start."""
+        args = ["up", "--detach", "--no-start", "--no-color", *(["--build"] if build else []), *(services or [])]
+        return ComposeProcess(self, "create", args, merge_output=True)
 
     def down(self, *, volumes: bool, remove_orphans: bool = True, timeout: int | None = None, emit: Emit) -> None:
         from devenv.core.models import ComposeOutput
@@ -477,6 +469,83 @@ class Stack:
             return []
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
         return text.splitlines()[-lines:]
+
+
+class ComposeProcess:
+    """One ``docker compose`` command of a stack, started at once as a child process.
+
+    The compose verbs on the path of every ``up`` (``config``, ``up --no-start``) run this way so
+    that they overlap with each other and with the Engine client's import; python-on-whales (whose
+    own import costs about 0.25 s) runs the other verbs (``down``, ``rm``, ``run``). The command line
+    is the plain one ``compose_args()`` shows, and failures map to the same errors.
+    """
+
+    def __init__(self, stack: Stack, what: str, args: list[str], *, merge_output: bool) -> None:
+        import subprocess
+
+        self.stack = stack
+        self.what = what
+        self.argv = [*stack.compose_args(), *args]
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        except FileNotFoundError as exc:
+            raise DockerUnavailableError(
+                f"The docker CLI was not found ({exc}); devenv runs `docker compose` for {what}.",
+                hint="Install the Docker CLI and the Compose v2 plugin.",
+            ) from None
+
+    def json(self) -> dict[str, Any]:
+        """Wait for the command and parse its standard output as JSON."""
+        import json
+
+        out, err = self.proc.communicate()
+        if self.proc.returncode != 0:
+            raise self.stack._map_compose_error(self.what, self.argv, err or out)
+        try:
+            return dict(json.loads(out))
+        except ValueError:
+            raise ComposeCommandError(
+                f"`docker compose {self.what}` printed something that is not JSON: {out[:200]!r}",
+                command=self.argv,
+                stderr=err,
+            ) from None
+
+    def stream(self, emit: Emit) -> None:
+        """Emit the command's output line by line until it ends; a failure raises."""
+        from devenv.core.models import ComposeOutput
+
+        assert self.proc.stdout is not None
+        lines: list[str] = []
+        for raw in self.proc.stdout:
+            line = raw.rstrip()
+            if line.strip():
+                lines.append(line)
+                emit(ComposeOutput(line))
+        if self.proc.wait() != 0:
+            raise self.stack._map_compose_error(self.what, self.argv, "\n".join(lines), streamed=True)
+
+    def stop(self) -> None:
+        """End the command if it still runs (an earlier step failed) and reap it."""
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def declared_services(files: Iterable[Path]) -> list[str]:
@@ -549,20 +618,35 @@ def up(
     """
     import time as _time
 
-    from devenv.core.health import EventStream, Waiter
     from devenv.core.models import StepStarted
 
     sink: Emit = emit or (lambda _e: None)
     t0 = _time.monotonic()
-    sink(StepStarted("config", stack.profile.name))
-    model = stack.model
     requested = list(services or [])
-    check_services(requested, model.services)
-    targets = model.closure(requested or list(model.services))
-    stream = EventStream(stack.api, stack.name)  # subscribe before anything is created
+    # `compose config` and `compose up --no-start` run side by side, and while they do this process
+    # loads the Engine client: all three are on the critical path of every `up`. Creating before the
+    # event subscription is safe: devenv starts the containers itself, after subscribing, and takes
+    # the state of what already runs from the one initial inspect that follows the subscription.
+    sink(StepStarted("config", stack.profile.name))
+    config = None if "model" in stack.__dict__ else stack.start_config()
+    sink(StepStarted("create", "building and creating" if build else "creating"))
+    create = stack.start_create(requested, build=build)
     try:
-        sink(StepStarted("create", "building and creating" if build else "creating"))
-        stack.create(requested or None, build=build, emit=sink)
+        from devenv.core.health import EventStream, Waiter  # imports docker-py: overlapped with both
+
+        if config is not None:
+            stack.__dict__["model"] = ComposeModel.from_json(config.json())
+        model = stack.model
+        check_services(requested, model.services)
+        targets = model.closure(requested or list(model.services))
+        stream = EventStream(stack.api, stack.name)
+    except BaseException:
+        for proc in (config, create):
+            if proc is not None:
+                proc.stop()
+        raise
+    try:
+        create.stream(sink)
         sink(StepStarted("wait", ", ".join(targets)))
         waiter = Waiter(
             api=stack.api,
@@ -578,6 +662,7 @@ def up(
         )
         result = waiter.run(stream, t0)
     finally:
+        create.stop()
         stream.close()
     if result.ok and stack.profile.migrations.run_on_up:
         result = _run_on_up(stack, result, sink)
