@@ -336,10 +336,7 @@ class Stack:
                 what, exc.docker_command, exc.stderr or exc.stdout or "", streamed=streamed
             ) from None
         except FileNotFoundError as exc:
-            raise DockerUnavailableError(
-                f"The docker CLI was not found ({exc}); devenv runs `docker compose` for {what}.",
-                hint="Install the Docker CLI and the Compose v2 plugin.",
-            ) from None
+            raise cli_not_found(what, exc) from None
 
     def _map_compose_error(self, what: str, command: list[str], stderr: str, *, streamed: bool = False) -> Exception:
         text = stderr.strip()
@@ -497,10 +494,7 @@ class ComposeProcess:
                 errors="replace",
             )
         except FileNotFoundError as exc:
-            raise DockerUnavailableError(
-                f"The docker CLI was not found ({exc}); devenv runs `docker compose` for {what}.",
-                hint="Install the Docker CLI and the Compose v2 plugin.",
-            ) from None
+            raise cli_not_found(what, exc) from None
 
     def json(self) -> dict[str, Any]:
         """Wait for the command and parse its standard output as JSON."""
@@ -578,6 +572,13 @@ def declared_services(files: Iterable[Path]) -> list[str]:
                 profiles = spec.get("profiles") or []
                 gated[name] = bool(profiles) and not everything and not (set(map(str, profiles)) & active)
     return [n for n in names if not gated.get(n, False)]
+
+
+def cli_not_found(what: str, exc: OSError) -> DockerUnavailableError:
+    return DockerUnavailableError(
+        f"The docker CLI was not found ({exc}); devenv runs `docker compose` for {what}.",
+        hint="Install the Docker CLI and the Compose v2 plugin.",
+    )
 
 
 def compose_missing_error() -> ComposeMissingError:
