@@ -392,3 +392,26 @@ def docker_time(value: str) -> float:
     tz = "+00:00" if tz == "Z" else tz
     dt = datetime.fromisoformat(base + tz)
     return dt.timestamp() + (float(f"0.{frac}") if frac else 0.0)
+
+
+# ------------------------------------------------------------------ shared by the database tests
+def ok(res: DevenvResult) -> DevenvResult:
+    assert res.returncode == 0, res.dump()
+    return res
+
+
+def snapshots_doc(st: Stack, *profile: str) -> dict[str, Any]:
+    res = ok(st.devenv("db", "snapshots", "--json", *profile))
+    doc = res.json()
+    assert isinstance(doc, dict) and isinstance(doc.get("snapshots"), list), res.dump()
+    return doc
+
+
+def snapshot_names(st: Stack, *profile: str) -> list[str]:
+    return [s["name"] for s in snapshots_doc(st, *profile)["snapshots"]]
+
+
+def volume_created(name: str) -> float:
+    res = docker("volume", "inspect", "--format", "{{.CreatedAt}}", name)
+    assert res.returncode == 0, f"volume {name} is missing: {res.stderr}"
+    return docker_time(res.stdout.strip())

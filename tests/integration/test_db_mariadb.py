@@ -33,14 +33,16 @@ from devenv_testlib import (
     PROJECT_LABEL,
     SERVICE_LABEL,
     STACKS,
-    DevenvResult,
     Stack,
     base_env,
     cleanup_project,
     docker,
-    docker_time,
     health_status,
+    ok,
+    snapshot_names,
+    snapshots_doc,
     unique_name,
+    volume_created,
     wait_for,
 )
 
@@ -130,22 +132,6 @@ def own_stack(tmp_path: Path, docker_ready: None) -> Iterator[Callable[..., Stac
 
 
 # ------------------------------------------------------------------------------ running devenv
-def ok(res: DevenvResult) -> DevenvResult:
-    assert res.returncode == 0, res.dump()
-    return res
-
-
-def snapshots_doc(st: Stack, *profile: str) -> dict[str, Any]:
-    res = ok(st.devenv("db", "snapshots", "--json", *profile))
-    doc = res.json()
-    assert isinstance(doc, dict) and isinstance(doc.get("snapshots"), list), res.dump()
-    return doc
-
-
-def snapshot_names(st: Stack, *profile: str) -> list[str]:
-    return [s["name"] for s in snapshots_doc(st, *profile)["snapshots"]]
-
-
 def new_snapshots(before: list[str], st: Stack, *profile: str) -> list[dict[str, Any]]:
     return [s for s in snapshots_doc(st, *profile)["snapshots"] if s["name"] not in before]
 
@@ -236,12 +222,6 @@ def add_routines(st: Stack) -> None:
         "CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO audit VALUES (NEW.id, 'insert');\n"
         "CREATE PROCEDURE item_count(OUT n INT) SELECT COUNT(*) INTO n FROM items;\n",
     )
-
-
-def volume_created(name: str) -> float:
-    res = docker("volume", "inspect", "--format", "{{.CreatedAt}}", name)
-    assert res.returncode == 0, f"volume {name} is missing: {res.stderr}"
-    return docker_time(res.stdout.strip())
 
 
 def holder(st: Stack, statements: str, *, root: bool = False) -> subprocess.Popen[str]:

@@ -36,16 +36,18 @@ from devenv_testlib import (
     REPO,
     SERVICE_LABEL,
     STACKS,
-    DevenvResult,
     Stack,
     base_env,
     cleanup_project,
     docker,
-    docker_time,
     free_ports,
     health_status,
+    ok,
     run_devenv,
+    snapshot_names,
+    snapshots_doc,
     unique_name,
+    volume_created,
     wait_for,
 )
 
@@ -161,22 +163,6 @@ def prod_stack(tmp_path: Path, docker_ready: None) -> Iterator[Stack]:
 
 
 # ------------------------------------------------------------------------------ running devenv
-def ok(res: DevenvResult) -> DevenvResult:
-    assert res.returncode == 0, res.dump()
-    return res
-
-
-def snapshots_doc(st: Stack, *profile: str) -> dict[str, Any]:
-    res = ok(st.devenv("db", "snapshots", "--json", *profile))
-    doc = res.json()
-    assert isinstance(doc, dict) and isinstance(doc.get("snapshots"), list), res.dump()
-    return doc
-
-
-def snapshot_names(st: Stack, *profile: str) -> list[str]:
-    return [s["name"] for s in snapshots_doc(st, *profile)["snapshots"]]
-
-
 def snapshot_dir(st: Stack, profile: str = "dev") -> Path:
     return st.path / ".devenv" / "snapshots" / profile
 
@@ -385,12 +371,6 @@ def test_reset_ends_open_sessions(pg_stack: Stack) -> None:
                 proc.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.communicate(timeout=10)
-
-
-def volume_created(name: str) -> float:
-    res = docker("volume", "inspect", "--format", "{{.CreatedAt}}", name)
-    assert res.returncode == 0, f"volume {name} is missing: {res.stderr}"
-    return docker_time(res.stdout.strip())
 
 
 def test_hard_reset_recreates_only_the_database_volume(pg_stack: Stack) -> None:
