@@ -160,34 +160,8 @@ def bench_snapshot(rounds: int, mb: int) -> dict[str, Any]:
 def raw_pg_restore(dump: Path) -> float:
     """What a script does by hand: drop, create, pg_restore from the file (timed together)."""
     t0 = time.perf_counter()
-    sh(
-        [
-            "docker",
-            "exec",
-            *PGENV,
-            PG,
-            "psql",
-            "-X",
-            "-d",
-            "postgres",
-            "-c",
-            "DROP DATABASE tasktracker WITH (FORCE)",
-        ]
-    )
-    sh(
-        [
-            "docker",
-            "exec",
-            *PGENV,
-            PG,
-            "psql",
-            "-X",
-            "-d",
-            "postgres",
-            "-c",
-            "CREATE DATABASE tasktracker OWNER tasktracker",
-        ]
-    )
+    for sql in ("DROP DATABASE tasktracker WITH (FORCE)", "CREATE DATABASE tasktracker OWNER tasktracker"):
+        sh(["docker", "exec", *PGENV, PG, "psql", "-X", "-d", "postgres", "-c", sql])
     with open(dump, "rb") as src:
         sh(
             ["docker", "exec", "-i", *PGENV, PG, "pg_restore", "--exit-on-error", "-d", "tasktracker"],

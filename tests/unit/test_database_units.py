@@ -85,18 +85,7 @@ def test_export_to_a_folder(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------ snapshot store
 def _snapshot(store: db.SnapshotStore, name: str, payload: bytes, engine: str = "postgres") -> db.SnapshotInfo:
-    info = db.SnapshotInfo(
-        name=name,
-        profile=store.profile,
-        engine=engine,
-        database="app",
-        service="postgres",
-        created=time.time(),
-        size=0,
-        file=f"{name}.pgdump",
-        format="pgdump",
-    )
-    return store.write(info, lambda out: out.write(payload))
+    return _snapshot_with(store, name, lambda out: out.write(payload), engine=engine)
 
 
 def test_store_write_records_size_and_checksum(tmp_path: Path) -> None:
@@ -123,11 +112,11 @@ def test_failed_producer_leaves_nothing_listed(tmp_path: Path) -> None:
     assert list(store.dir.iterdir()) == []
 
 
-def _snapshot_with(store: db.SnapshotStore, name: str, producer: Any) -> db.SnapshotInfo:
+def _snapshot_with(store: db.SnapshotStore, name: str, producer: Any, engine: str = "postgres") -> db.SnapshotInfo:
     info = db.SnapshotInfo(
         name=name,
         profile=store.profile,
-        engine="postgres",
+        engine=engine,
         database="app",
         service="postgres",
         created=time.time(),
