@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from devenv.core.dumpfiles import check_export_path as check_export_path
+from devenv.core.dumpfiles import check_import_file as check_import_file
+from devenv.core.dumpfiles import empty_dump_error, file_format, toc_has_content
 from devenv.core.execio import ExecResult, exec_in
 from devenv.core.snapshots import SnapshotInfo as SnapshotInfo
 from devenv.core.snapshots import SnapshotStore as SnapshotStore
@@ -279,6 +282,10 @@ class Adapter(ABC):
     @abstractmethod
     def shell_argv(self) -> list[str]: ...
 
+    def check_dump(self, path: Path, fmt: str) -> None:
+        """Engine-side checks of an import file, before anything is dropped (none by default)."""
+        return None
+
     def revision(self) -> str | None:
         """The migration revision the database is at (alembic or django), if any."""
         for sql in (
@@ -383,6 +390,15 @@ SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1;
 
     def shell_argv(self) -> list[str]:
         return ["psql", "-d", self.target.name]
+
+    def check_dump(self, path: Path, fmt: str) -> None:
+        """A custom-format archive must list more than an empty database has (``pg_restore -l``)."""
+        if fmt != "native":
+            return
+        with open(path, "rb") as src:
+            listing = self.run(["pg_restore", "-l"], stdin=src, what="pg_restore -l (checking the file)")
+        if not toc_has_content(listing.stdout.decode(errors="replace")):
+            raise empty_dump_error(path)
 
     def connections(self) -> int:
         return int(
@@ -622,61 +638,6 @@ def _recreate_volumes(session: Session, emit: Emit) -> Session:
 
 
 # ------------------------------------------------------------------------------- export / import
-def file_format(path: Path, engine: str) -> str:
-    """ "sql", "sql.gz" or "native" from the file name."""
-    name = path.name.lower()
-    if name.endswith(".sql.gz"):
-        return "sql.gz"
-    if name.endswith(".sql"):
-        return "sql"
-    if engine == "postgres" and name.endswith((".dump", ".pgdump", ".backup")):
-        return "native"
-    raise UsageError(
-        f"Cannot tell the format of {path.name}: use .sql, .sql.gz"
-        + (" or .dump (pg_dump custom format)." if engine == "postgres" else ".")
-    )
-
-
-def check_export_path(path: Path, *, force: bool = False) -> None:
-    """Refuse an export target that cannot be written, before the database is touched."""
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; pass --force to overwrite it.")
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; give a file name such as {path / 'dump.sql.gz'}.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"Cannot export to {path}: the folder {parent} does not exist.")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"Cannot export to {path}: the folder {parent} is not writable.")
-
-
-def check_import_file(path: Path, engine: str | None = None) -> str:
-    """Check that ``path`` is a complete, readable dump before anything is dropped; return its format.
-
-    A ``.sql.gz`` is decompressed once in full (the gzip trailer's CRC and length catch a truncated
-    or corrupt file); a pg_dump custom file must start with its ``PGDMP`` signature.
-    """
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist or is not a file.")
-    fmt = file_format(path, engine or "postgres")
-    try:
-        with open(path, "rb") as raw:
-            if fmt == "sql.gz":
-                with gzip.open(raw, "rb") as gz:
-                    while gz.read(1 << 20):
-                        pass
-            elif fmt == "native":
-                if raw.read(5) != b"PGDMP":
-                    raise UsageError(f"{path} is not a pg_dump custom-format file (no PGDMP signature).")
-            else:
-                raw.read(1)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise UsageError(
-            f"{path} cannot be imported: it is not a valid {fmt} file ({exc}). Nothing was changed."
-        ) from None
-    return fmt
-
-
 def export(session: Session, path: Path, *, emit: Emit) -> int:
     fmt = file_format(path, session.target.engine)
     emit(DbStep("export", f"{session.target.name!r} -> {path} ({fmt})"))
@@ -698,6 +659,7 @@ def export(session: Session, path: Path, *, emit: Emit) -> int:
 
 def import_(session: Session, path: Path, *, snapshot: bool = True, emit: Emit) -> SnapshotInfo | None:
     fmt = check_import_file(path, session.target.engine)
+    session.adapter.check_dump(path, fmt)
     snap = take_snapshot(session, reason="before import", emit=emit) if snapshot else None
     touched = False
     try:
