@@ -102,7 +102,7 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
     if not args.db_command:
         args.db_parser.print_help()
         return 2
-    stack = load_stack(args)
+    stack = load_stack(args, out, running="follow" if args.db_command == "snapshots" else "strict")
     emit = DbRenderer(out)
     name = args.db_command
 

@@ -68,6 +68,13 @@ def build_parser() -> Parser:
         help="how long to wait for readiness (default: [readiness] timeout, 120)",
     )
     up.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    up.add_argument(
+        "--switch-profile",
+        action="store_true",
+        help="the stack on the engine was started with another profile: recreate it under this one",
+    )
+    up.add_argument("--yes", action="store_true", help="with --switch-profile: confirm leaving a protected profile")
+    up.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
 
     status = sub.add_parser("status", help="one line per service: state, health, ports, uptime")
     _profile_arg(status)

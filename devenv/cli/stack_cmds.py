@@ -31,18 +31,67 @@ OUTCOME_EXIT = {
 SYMBOL = {Readiness.READY: "✔", Readiness.FAILED: "✘", Readiness.WAITING: "…", Readiness.PENDING: "·"}
 
 
-def load_stack(args: argparse.Namespace) -> Any:
+def load_stack(args: argparse.Namespace, out: Output | None = None, *, running: str = "ignore") -> Any:
+    """The project and profile of a command.
+
+    ``running`` says what to do when the project's containers were created under another profile
+    (see ``devenv.core.running``): "ignore"; "follow" (a profile that was not asked for explicitly,
+    by --profile or DEVENV_PROFILE, follows the stack on the engine); "strict" (follow, and refuse
+    an explicit other profile). ``args.ctx_running`` keeps what was found, for ``confirm``.
+    """
+    import os
+
     from devenv.config import load_project
     from devenv.core.stack import Stack
 
     project = load_project(args.project_dir)
     args.ctx_project = project.name  # for --json error documents (devenv.cli.main)
-    profile = project.resolve_profile(getattr(args, "profile", None))
+    requested = getattr(args, "profile", None)
+    profile = project.resolve_profile(requested)
     args.ctx_profile = profile.name
-    return Stack(project, profile)
+    stack = Stack(project, profile)
+    args.ctx_running = None
+    if running == "ignore":
+        return stack
+    from devenv.core.running import check_same_profile, running_profile
+
+    found = running_profile(stack)
+    args.ctx_running = found
+    explicit = requested is not None or bool(os.environ.get("DEVENV_PROFILE"))
+    if found is not None and found.name and found.name != profile.name and not explicit:
+        stack = Stack(project, project.profiles[found.name])
+        args.ctx_profile = found.name
+        if out is not None:
+            out.info(
+                out.yellow(f"profile {found.name}: the stack on the engine was started with it ")
+                + out.dim(f"(not {profile.name}; pass --profile to choose)")
+            )
+    if running == "strict":
+        check_same_profile(stack, found, getattr(args, "ctx_action", None) or f"run `{args.command}`")
+    return stack
 
 
 # ----------------------------------------------------------------------------------------- up
+def _check_switch(args: argparse.Namespace, out: Output, stack: Any) -> bool:
+    """True when this ``up`` switches a stack started under another profile (``--switch-profile``).
+
+    Without the flag such an ``up`` is refused (exit 2): profiles share containers and volumes, so
+    moving the stack to another profile must be asked for. Leaving a protected profile needs the
+    same confirmation as a destructive command.
+    """
+    from devenv.core.running import check_same_profile, running_profile
+
+    found = running_profile(stack)
+    args.ctx_running = found
+    if found is None or not found.profiles or stack.profile.name in found.profiles:
+        return False
+    if not getattr(args, "switch_profile", False):
+        check_same_profile(stack, found, "start it")
+    confirm(args, out, stack, f"switch the stack from profile {found.describe()} to {stack.profile.name}")
+    out.info(out.yellow(f"switching the stack from profile {found.describe()} to {stack.profile.name}"))
+    return True
+
+
 class UpRenderer:
     """Progress for ``devenv up`` on stderr: a live table on a TTY, one line per change otherwise."""
 
@@ -137,13 +186,16 @@ def cmd_up(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.stack import up
 
     stack = load_stack(args)
+    switching = _check_switch(args, out, stack)
     renderer = UpRenderer(out, live=out.err_tty and not args.json)
     out.info(
         out.bold(f"devenv up: project {stack.name}, profile {stack.profile.name}")
         + out.dim(f" ({', '.join(stack._rel(f) for f in stack.profile.compose_files)})")
     )
     try:
-        result: UpResult = up(stack, args.services, build=args.build, timeout=args.timeout, emit=renderer)
+        result: UpResult = up(
+            stack, args.services, build=args.build, timeout=args.timeout, emit=renderer, force_recreate=switching
+        )
     finally:
         renderer.close()
     report_up(out, stack, result)
@@ -226,7 +278,8 @@ def render_failure(out: Output, f: Failure) -> None:
 
 # -------------------------------------------------------------------------------------- status
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
-    stack = load_stack(args)
+    stack = load_stack(args, out, running="follow")
+    running = args.ctx_running
     if args.services:
         check_declared(stack, args.services)
     statuses: list[ServiceStatus] = stack.status(args.services or None)
@@ -235,6 +288,8 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             {
                 "project": stack.name,
                 "profile": stack.profile.name,
+                "running_profile": running.name if running else None,
+                "running_profiles": list(running.profiles) if running else [],
                 "ok": all(s.ready for s in statuses),
                 "services": [
                     {
@@ -265,7 +320,10 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     for s, line in zip(statuses, lines[1:], strict=True):
         paint = out.green if s.ready else (out.dim if s.state == "missing" else out.red)
         out.print(paint(line) if out.out_tty else line)
-    out.info(out.dim(f"project {stack.name}, profile {stack.profile.name}"))
+    started = f", started with profile {running.describe()}" if running else ""
+    out.info(out.dim(f"project {stack.name}, profile {stack.profile.name}{started}"))
+    if running and stack.profile.name not in running.profiles:
+        out.info(out.yellow(f"note: these containers were started with profile {running.describe()}, not this one."))
     return 0
 
 
@@ -281,7 +339,7 @@ def check_declared(stack: Any, services: list[str]) -> None:
 def cmd_logs(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.logs import LogFollower, recent_logs
 
-    stack = load_stack(args)
+    stack = load_stack(args, out, running="follow")
     if args.services:
         check_declared(stack, args.services)
     palette = ["36", "33", "35", "32", "34", "91", "96", "93"]
@@ -324,9 +382,15 @@ def confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> N
             out.err.flush()
             return sys.stdin.readline()
 
+    from devenv.core.running import protection, running_profile
+
+    running = getattr(args, "ctx_running", None)
+    guard = protection(stack, running if running is not None else running_profile(stack))
+    if guard.reason:
+        out.info(out.yellow(f"note: {guard.reason}."))
     confirm_destructive(
-        stack.profile.name,
-        stack.profile.protected,
+        guard.profile,
+        guard.protected,
         action,
         yes=args.yes,
         confirm_profile=args.confirm_profile,
@@ -337,7 +401,7 @@ def confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> N
 def cmd_down(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.models import ComposeOutput as _CO
 
-    stack = load_stack(args)
+    stack = load_stack(args, out, running="follow")
     if args.volumes:
         confirm(args, out, stack, "remove the volumes of project " + stack.name)
 

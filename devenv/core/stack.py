@@ -400,9 +400,16 @@ class Stack:
     def model(self) -> ComposeModel:
         return ComposeModel.from_json(self.config_json())
 
-    def start_create(self, services: list[str] | None, *, build: bool) -> ComposeProcess:
-        """Start ``docker compose up --no-start``: networks, volumes, (re)created containers; no start."""
-        args = ["up", "--detach", "--no-start", "--no-color", *(["--build"] if build else []), *(services or [])]
+    def start_create(
+        self, services: list[str] | None, *, build: bool, force_recreate: bool = False
+    ) -> ComposeProcess:
+        """Start ``docker compose up --no-start``: networks, volumes, (re)created containers; no start.
+
+        ``force_recreate``: recreate every container, so that all of them carry this profile's files
+        in their labels (a profile switch; see ``devenv.core.running``).
+        """
+        flags = [*(["--build"] if build else []), *(["--force-recreate"] if force_recreate else [])]
+        args = ["up", "--detach", "--no-start", "--no-color", *flags, *(services or [])]
         return ComposeProcess(self, "create", args, merge_output=True)
 
     def down(self, *, volumes: bool, remove_orphans: bool = True, timeout: int | None = None, emit: Emit) -> None:
@@ -611,6 +618,7 @@ def up(
     build: bool = False,
     timeout: float | None = None,
     emit: Emit | None = None,
+    force_recreate: bool = False,
 ) -> Any:
     """Create, start in dependency order and wait until every target service is ready.
 
@@ -631,7 +639,7 @@ def up(
     sink(StepStarted("config", stack.profile.name))
     config = None if "model" in stack.__dict__ else stack.start_config()
     sink(StepStarted("create", "building and creating" if build else "creating"))
-    create = stack.start_create(requested, build=build)
+    create = stack.start_create(requested, build=build, force_recreate=force_recreate)
     try:
         from devenv.core.health import EventStream, Waiter  # imports docker-py: overlapped with both
 
