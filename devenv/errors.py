@@ -10,7 +10,8 @@ Exit codes are an API (documented in README.md):
 3     Docker engine unreachable, or Compose v2 missing
 70    internal error (a bug in devenv; DEVENV_DEBUG=1 shows the traceback)
 124   timed out waiting for services
-130   interrupted (Ctrl-C)
+130   interrupted (Ctrl-C, SIGINT)
+143   terminated (SIGTERM): handled like Ctrl-C, with the same report
 ====  =======================================================================
 """
 
@@ -27,6 +28,7 @@ class ExitCode(IntEnum):
     INTERNAL = 70
     TIMEOUT = 124
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class DevenvError(Exception):
@@ -127,9 +129,17 @@ class WaitInterrupted(ServiceFailedError):
     exit_code = ExitCode.INTERRUPTED
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that it unwinds exactly like Ctrl-C."""
+
+
+def interrupt_code(exc: BaseException) -> ExitCode:
+    return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
+
+
 def exit_code_for(error: BaseException) -> ExitCode:
     if isinstance(error, DevenvError):
         return error.exit_code
     if isinstance(error, KeyboardInterrupt):
-        return ExitCode.INTERRUPTED
+        return interrupt_code(error)
     return ExitCode.INTERNAL

@@ -64,11 +64,13 @@ class DbRenderer:
         self.t0 = time.monotonic()
 
     def __call__(self, event: Any) -> None:
-        from devenv.core.database import DbOutput, DbStep, SnapshotWritten
+        from devenv.core.database import DbNotice, DbOutput, DbStep, SnapshotWritten
         from devenv.core.models import ServiceChanged
 
         clock = self.out.dim(f"[{time.monotonic() - self.t0:6.2f}s]")
-        if isinstance(event, DbStep):
+        if isinstance(event, DbNotice):
+            self.out.info(self.out.yellow(f"warning: {event.message}"))
+        elif isinstance(event, DbStep):
             self.out.info(f"{clock} {self.out.bold(event.step)}: {event.detail}")
         elif isinstance(event, DbOutput):
             self.out.info(self.out.dim(f"    {event.line}"))

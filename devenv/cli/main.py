@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from devenv import __version__
 from devenv.cli.output import Output
-from devenv.errors import DevenvError, DockerUnavailableError, ExitCode
+from devenv.errors import DevenvError, DockerUnavailableError, ExitCode, Terminated, interrupt_code
 
 EXIT_CODES_HELP = """exit codes:
   0    ok
@@ -24,7 +25,8 @@ EXIT_CODES_HELP = """exit codes:
   3    Docker engine unreachable, or Compose v2 missing
   70   internal error (a bug in devenv: DEVENV_DEBUG=1 shows the traceback)
   124  timed out waiting for services
-  130  interrupted (Ctrl-C)
+  130  interrupted (Ctrl-C); a destructive db command names the snapshot to restore
+  143  terminated (SIGTERM): handled like Ctrl-C
 """
 
 
@@ -130,7 +132,31 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Output], int]]:
     }
 
 
+_TERM = threading.Event()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    if _TERM.is_set():
+        return  # a second SIGTERM must not break the cleanup and recovery report of the first
+    _TERM.set()
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; SIGTERM unwinds like Ctrl-C (same reports, recovery messages and cleanup)."""
+    import signal
+
+    _TERM.clear()
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return _main(argv)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -144,14 +170,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.tail = 10
     out = Output(json_mode=bool(getattr(args, "json", False)))
     try:
-        return _handlers()[args.command](args, out)
+        code = _handlers()[args.command](args, out)
+        # A command that reports an interruption itself (up's "interrupted" outcome) after SIGTERM.
+        return int(ExitCode.TERMINATED) if code == ExitCode.INTERRUPTED and _TERM.is_set() else code
     except DevenvError as exc:
         out.error(exc)
         _json_error(out, args, type(exc).__name__, exc.message, exc.hint, int(exc.exit_code))
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        out.info("devenv: interrupted")
-        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        code = interrupt_code(exc)
+        out.info("devenv: terminated (SIGTERM)" if code == ExitCode.TERMINATED else "devenv: interrupted")
+        _json_error(out, args, "Interrupted", "interrupted", None, int(code))
+        return int(code)
     except BrokenPipeError:
         # stdout closed early (e.g. `devenv logs | head`): not an error.
         with open(os.devnull, "w") as devnull:

@@ -21,14 +21,16 @@ import io
 import os
 import re
 import time
+import uuid
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from devenv.core import journal
 from devenv.core.dumpfiles import check_export_path as check_export_path
 from devenv.core.dumpfiles import check_import_file as check_import_file
 from devenv.core.dumpfiles import empty_dump_error, file_format, toc_has_content
@@ -36,7 +38,7 @@ from devenv.core.execio import ExecResult, exec_in
 from devenv.core.snapshots import SnapshotInfo as SnapshotInfo
 from devenv.core.snapshots import SnapshotStore as SnapshotStore
 from devenv.core.stack import PROJECT_LABEL, SERVICE_LABEL
-from devenv.errors import ConfigError, DevenvError, ServiceFailedError, UsageError
+from devenv.errors import ConfigError, DevenvError, ExitCode, ServiceFailedError, UsageError, interrupt_code
 
 if TYPE_CHECKING:
     from devenv.core.stack import Stack
@@ -65,7 +67,14 @@ class SnapshotWritten:
     snapshot: SnapshotInfo
 
 
-DbEvent = DbStep | DbOutput | SnapshotWritten
+@dataclass(frozen=True)
+class DbNotice:
+    """Something the user must know before going on (e.g. an earlier operation did not finish)."""
+
+    message: str
+
+
+DbEvent = DbStep | DbOutput | SnapshotWritten | DbNotice
 Emit = Callable[[Any], None]
 
 
@@ -263,11 +272,37 @@ class Adapter(ABC):
         )
         if check and result.exit_code != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-20:])
-            raise DatabaseError(
-                f"{what or argv[0]} failed in service {self.target.service!r} "
-                f"(exit code {result.exit_code}): {tail or 'no error output'}"
-            )
+            raise self.failure(what or argv[0], result.exit_code, tail)
         return result
+
+    def failure(self, what: str, code: int, detail: str) -> DatabaseError:
+        """The error for a failed command; says so when the container itself stopped under it."""
+        stopped = self.container_stopped()
+        if stopped:
+            return DatabaseError(
+                f"{what} failed in service {self.target.service!r}: the database container {stopped}.",
+                hint=f"Look at its logs: devenv logs {self.target.service}",
+            )
+        return DatabaseError(
+            f"{what} failed in service {self.target.service!r} (exit code {code}): {detail or 'no error output'}"
+        )
+
+    def container_stopped(self) -> str | None:
+        """How the container ended ("stopped (exit code 137, killed: out of memory)"), or None if it runs."""
+        try:
+            state = self.stack.api.inspect_container(self.container).get("State") or {}
+        except Exception as exc:
+            return "was removed" if "No such container" in str(exc) or "404" in str(exc) else None
+        if state.get("Running") and not state.get("Paused"):
+            return None
+        if state.get("Paused"):
+            return "is paused (docker unpause it)"
+        why = ", killed: out of memory" if state.get("OOMKilled") else ""
+        return f"stopped (exit code {state.get('ExitCode')}{why})"
+
+    def cancel(self) -> None:
+        """Stop, inside the database, whatever this adapter started (after an interruption)."""
+        return None
 
     @abstractmethod
     def env(self) -> dict[str, str]: ...
@@ -310,17 +345,58 @@ def _literal(value: str) -> str:
 
 
 CUSTOM_FORMAT_COMPRESSION = 1
+LOCK_WAIT_SECONDS = 10.0  # how long a snapshot waits for a table another session locked
 
 
 class PostgresAdapter(Adapter):
     engine = "postgres"
     native_ext = "pgdump"
 
-    def env(self) -> dict[str, str]:
-        env = {"PGUSER": self.target.user, "PGDATABASE": self.target.name, "PGCONNECT_TIMEOUT": "10"}
+    def __init__(self, stack: Stack, target: DatabaseTarget, container: str, emit: Emit) -> None:
+        super().__init__(stack, target, container, emit)
+        # Every session this adapter opens carries this name, so that an interrupted flow can end
+        # them on the server (a pg_dump waiting on a lock never notices its client went away).
+        self.application = f"devenv-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def env(self, application: str | None = None) -> dict[str, str]:
+        env = {
+            "PGUSER": self.target.user,
+            "PGDATABASE": self.target.name,
+            "PGCONNECT_TIMEOUT": "10",
+            "PGAPPNAME": application or self.application,
+        }
         if self.target.password:
             env["PGPASSWORD"] = self.target.password
         return env
+
+    def cancel(self) -> None:
+        sql = (
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE application_name = {_literal(self.application)} AND pid <> pg_backend_pid()"
+        )
+        argv = ["psql", "-X", "-At", "-d", self.maintenance_db(), "-c", sql]
+        with contextlib.suppress(Exception):
+            exec_in(self.stack.api, self.container, argv, env=self.env("devenv-cancel"))
+
+    def blockers(self) -> list[str]:
+        """Other sessions holding exclusive locks in the database: "pid N (application, state, for T s): query"."""
+        sql = (
+            "SELECT a.pid, coalesce(nullif(a.application_name, ''), '-'), coalesce(a.usename, '-'), a.state, "
+            "coalesce(extract(epoch FROM now() - a.xact_start)::int, 0), "
+            "left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 160) "
+            "FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+            "AND a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND l.mode = 'AccessExclusiveLock') "
+            "ORDER BY a.xact_start"
+        )
+        argv = ["psql", "-X", "-At", "-F", "\t", "-c", sql]
+        result = exec_in(self.stack.api, self.container, argv, env=self.env("devenv-diagnose"))
+        out = []
+        for line in result.stdout.decode(errors="replace").splitlines():
+            cells = line.split("\t")
+            if len(cells) == 6:
+                pid, app, user, state, secs, query = cells
+                out.append(f"pid {pid} (application {app}, user {user}, {state} for {secs} s): {query}")
+        return out
 
     def psql(self, sql: str, db: str | None = None) -> str:
         argv = ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-d", db or self.target.name, "-c", sql]
@@ -378,7 +454,23 @@ SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1;
         # Custom format at zlib level 1: on a 120 MB database pg_dump takes half the time of its
         # default level 6 for a file about 10 % larger, and pg_restore reads it faster too.
         fmt = ["-Fp"] if plain_sql else ["-Fc", f"-Z{CUSTOM_FORMAT_COMPRESSION}"]
-        self.run(["pg_dump", "-d", self.target.name, *fmt, "--no-password"], stdout=out, what="pg_dump")
+        lock_wait = f"--lock-wait-timeout={int(LOCK_WAIT_SECONDS * 1000)}"
+        argv = ["pg_dump", "-d", self.target.name, *fmt, lock_wait, "--no-password"]
+        result = self.run(argv, stdout=out, what="pg_dump", check=False)
+        if result.exit_code == 0:
+            return
+        if "could not obtain lock" in result.stderr:
+            held = self.blockers()
+            pid = held[0].split()[1] if held else "PID"
+            raise DatabaseError(
+                f"pg_dump could not lock the tables of {self.target.name!r} within {LOCK_WAIT_SECONDS:.0f} s: "
+                + ("; ".join(held) if held else "another session holds an exclusive lock")
+                + ". Nothing was changed.",
+                hint="Commit or roll back that session, or end it: run `devenv db shell`, then "
+                + f"SELECT pg_terminate_backend({pid});",
+            )
+        tail = "\n".join(result.stderr.strip().splitlines()[-20:])
+        raise self.failure("pg_dump", result.exit_code, tail)
 
     def load(self, src: IO[bytes], *, plain_sql: bool = False) -> None:
         if plain_sql:
@@ -443,6 +535,9 @@ def open_session(stack: Stack, emit: Emit | None = None) -> Session:
             raise DatabaseError(f'Service "{target.service}" is not running after `up`.')
         target = resolve_database(stack)  # *_FILE secrets can only be read from a running container
     adapter = adapter_for(stack, target, container, sink)
+    unfinished = journal.pending(stack.project.root)
+    if unfinished is not None:
+        sink(DbNotice(unfinished.recovery()))
     return Session(stack, target, adapter, SnapshotStore(stack.project.root, stack.profile.name))
 
 
@@ -479,9 +574,13 @@ def take_snapshot(session: Session, name: str | None = None, *, reason: str = "m
         project=session.stack.name,
     )
     # The revision query (one short exec) runs while the dump streams, not before it.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devenv-revision") as pool:
-        revision = pool.submit(adapter.revision)
-        info = store.write(info, lambda out: adapter.dump(out), late=lambda: {"revision": revision.result()})
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devenv-revision") as pool:
+            revision = pool.submit(adapter.revision)
+            info = store.write(info, lambda out: adapter.dump(out), late=lambda: {"revision": revision.result()})
+    except KeyboardInterrupt:
+        adapter.cancel()  # a pg_dump waiting on a lock would wait on inside the container
+        raise
     emit(SnapshotWritten(info))
     return info
 
@@ -534,16 +633,39 @@ def reset(
     if hard:
         db_volumes(stack, session.target.service)  # refuses external or shared volumes before any change
     snap = take_snapshot(session, reason="before reset", emit=sink) if snapshot else None
-    try:
+    current = [session]
+    with destroying(current, "db reset --hard" if hard else "db reset", snap):
         if hard:
-            session = _recreate_volumes(session, sink)
+            current[0] = _recreate_volumes(session, sink)
         else:
             sink(DbStep("drop", f"dropping {session.target.name!r} (ending other sessions) and recreating it"))
             session.adapter.drop_and_create()
         migrated, seeded, notes = _migrate_and_seed(stack, migrate, seed, sink)
-    except (DevenvError, OSError) as exc:
-        raise _at_risk(exc, snap, stack) from None
     return ResetResult(snap, migrated, seeded, time.monotonic() - t0, tuple(notes))
+
+
+@contextlib.contextmanager
+def destroying(current: list[Session], operation: str, snap: SnapshotInfo | None) -> Iterator[None]:
+    """The destructive part of a flow, from its first drop to its end.
+
+    It is journaled (``devenv.core.journal``) so that a killed process is noticed by the next
+    command; a failure or an interruption (Ctrl-C, SIGTERM) ends what the flow started inside the
+    database and raises an error that names the safety snapshot and the command to restore it.
+    ``current`` holds the session, which a hard reset replaces on the way.
+    """
+    stack = current[0].stack
+    earlier = journal.pending(stack.project.root)
+    # After an unfinished operation the good data is in ITS snapshot, not in one of the broken state.
+    keep = earlier.snapshot if earlier is not None and earlier.snapshot else (snap.name if snap else None)
+    op = journal.begin(stack.project.root, operation, stack.profile.name, keep)
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        current[-1].adapter.cancel()
+        raise _at_risk(exc, snap, stack) from None
+    except (DevenvError, OSError, EOFError, zlib.error) as exc:
+        raise _at_risk(exc, snap, stack) from None
+    journal.finish(stack.project.root, op)
 
 
 def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tuple[bool, bool, list[str]]:
@@ -574,17 +696,16 @@ def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tu
     return migrated, seeded, notes
 
 
-def _at_risk(exc: BaseException, snap: SnapshotInfo | None, stack: Stack, *, touched: bool = True) -> DevenvError:
+def _at_risk(exc: BaseException, snap: SnapshotInfo | None, stack: Stack) -> DevenvError:
     """The error of a destructive flow, saying where the old data is (and how to get it back)."""
-    if isinstance(exc, DevenvError):
+    if isinstance(exc, KeyboardInterrupt):
+        code = interrupt_code(exc)
+        what = "SIGTERM" if code == ExitCode.TERMINATED else "Ctrl-C"
+        message, hint = f"Interrupted ({what}) after the database was changed.", None
+    elif isinstance(exc, DevenvError):
         message, hint, code = exc.message, exc.hint, exc.exit_code
     else:
         message, hint, code = f"{type(exc).__name__}: {exc}", None, DataAtRiskError.exit_code
-    if not touched:
-        keep = f" Snapshot {snap.name!r} taken before it is kept." if snap else ""
-        err: DevenvError = DatabaseError(f"{message}\nThe database was not changed.{keep}", hint=hint)
-        err.exit_code = code
-        return err
     hints = [hint] if hint else []
     if snap is None:
         text = f"{message}\nThe database was changed without a snapshot (--no-snapshot); the old data is gone."
@@ -661,10 +782,8 @@ def import_(session: Session, path: Path, *, snapshot: bool = True, emit: Emit) 
     fmt = check_import_file(path, session.target.engine)
     session.adapter.check_dump(path, fmt)
     snap = take_snapshot(session, reason="before import", emit=emit) if snapshot else None
-    touched = False
-    try:
+    with destroying([session], "db import", snap):
         emit(DbStep("drop", f"dropping and recreating {session.target.name!r}"))
-        touched = True
         session.adapter.drop_and_create()
         emit(DbStep("load", f"importing {path.name}"))
         with open(path, "rb") as raw:
@@ -673,8 +792,6 @@ def import_(session: Session, path: Path, *, snapshot: bool = True, emit: Emit) 
                     session.adapter.load(gz, plain_sql=True)  # type: ignore[arg-type]
             else:
                 session.adapter.load(raw, plain_sql=fmt == "sql")
-    except (DevenvError, OSError, EOFError, zlib.error) as exc:
-        raise _at_risk(exc, snap, session.stack, touched=touched) from None
     return snap
 
 
@@ -688,10 +805,8 @@ def restore(
     session = open_session(stack, sink)
     check_engine(info, session.target.engine)
     safety = take_snapshot(session, reason="before restore", emit=sink) if snapshot else None
-    try:
+    with destroying([session], f"db restore {info.name}", safety):
         restore_snapshot(session, info, emit=sink)
-    except (DevenvError, OSError) as exc:
-        raise _at_risk(exc, safety, stack) from None
     return info, safety
 
 

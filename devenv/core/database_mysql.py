@@ -111,10 +111,7 @@ class MySQLAdapter(Adapter):
             self.stack.api, self.container, argv, env=self.env(), stdin=stdin, stdout=stdout, on_stderr_line=on_line
         )
         if check and result.exit_code != 0:
-            raise DatabaseError(
-                f"{what or argv[0]} failed in service {self.target.service!r} "
-                f"(exit code {result.exit_code}): {client_errors(result.stderr)}"
-            )
+            raise self.failure(what or argv[0], result.exit_code, client_errors(result.stderr))
         return result
 
     # ----------------------------------------------------------------------------------- queries

@@ -332,6 +332,9 @@ class Stack:
         try:
             return fn()
         except DockerException as exc:
+            if getattr(exc, "return_code", None) in (130, -2, 143, -15):
+                # Compose got the terminal's Ctrl-C (same process group): the user interrupted.
+                raise KeyboardInterrupt from None
             raise self._map_compose_error(
                 what, exc.docker_command, exc.stderr or exc.stdout or "", streamed=streamed
             ) from None
@@ -400,9 +403,7 @@ class Stack:
     def model(self) -> ComposeModel:
         return ComposeModel.from_json(self.config_json())
 
-    def start_create(
-        self, services: list[str] | None, *, build: bool, force_recreate: bool = False
-    ) -> ComposeProcess:
+    def start_create(self, services: list[str] | None, *, build: bool, force_recreate: bool = False) -> ComposeProcess:
         """Start ``docker compose up --no-start``: networks, volumes, (re)created containers; no start.
 
         ``force_recreate``: recreate every container, so that all of them carry this profile's files
