@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from devenv.core import database as db
-from devenv.errors import DevenvError, ExitCode, UsageError
+from devenv.errors import DevenvError, ExitCode, Terminated, UsageError
 
 
 # ------------------------------------------------------------------------ import file validation
@@ -184,11 +184,20 @@ def test_at_risk_without_snapshot_says_data_is_gone() -> None:
     assert "the old data is gone" in err.message
 
 
-def test_failure_before_the_drop_says_nothing_changed(tmp_path: Path) -> None:
-    err = db._at_risk(UsageError("bad file"), None, _stack(), touched=False)
-    assert "was not changed" in err.message
-    assert not isinstance(err, db.DataAtRiskError)
-    assert err.exit_code == ExitCode.USAGE
+@pytest.mark.parametrize(
+    ("exc", "code", "word"),
+    [(KeyboardInterrupt(), ExitCode.INTERRUPTED, "Ctrl-C"), (Terminated(), ExitCode.TERMINATED, "SIGTERM")],
+)
+def test_interruption_after_the_drop_names_the_way_back(
+    tmp_path: Path, exc: KeyboardInterrupt, code: ExitCode, word: str
+) -> None:
+    store = db.SnapshotStore(tmp_path, "dev")
+    snap = _snapshot(store, "s1", b"a")
+    err = db._at_risk(exc, snap, _stack())
+    assert isinstance(err, db.DataAtRiskError)
+    assert err.exit_code == code
+    assert word in err.message
+    assert "devenv db restore s1 --profile dev" in (err.hint or "")
 
 
 def test_non_devenv_error_after_drop_is_wrapped(tmp_path: Path) -> None:
