@@ -109,6 +109,11 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
     name = args.db_command
 
     if name == "snapshots":
+        from devenv.core import journal
+
+        unfinished = journal.pending(stack.project.root)
+        if unfinished is not None:
+            emit(db.DbNotice(unfinished.recovery()))
         snapshots = db.SnapshotStore(stack.project.root, stack.profile.name).list()
         if getattr(args, "json", False):
             out.json(

@@ -251,6 +251,15 @@ class Adapter(ABC):
 
     def __init__(self, stack: Stack, target: DatabaseTarget, container: str, emit: Emit) -> None:
         self.stack, self.target, self.container, self.emit = stack, target, container, emit
+        self.started_at = self._state().get("StartedAt")  # a restart under a command changes it
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return dict(self.stack.api.inspect_container(self.container).get("State") or {})
+        except Exception as exc:
+            if "No such container" in str(exc) or "404" in str(exc):
+                return {"Removed": True}
+            return {}
 
     def run(
         self,
@@ -278,6 +287,14 @@ class Adapter(ABC):
     def failure(self, what: str, code: int, detail: str) -> DatabaseError:
         """The error for a failed command; says so when the container itself stopped under it."""
         stopped = self.container_stopped()
+        if stopped is None and code in (137, 143, -1):
+            # Killed by a signal: the engine may not have recorded the container's own end yet.
+            # Bounded re-check (1 s at most), only on this failure path.
+            for _ in range(10):
+                time.sleep(0.1)
+                stopped = self.container_stopped()
+                if stopped:
+                    break
         if stopped:
             return DatabaseError(
                 f"{what} failed in service {self.target.service!r}: the database container {stopped}.",
@@ -289,16 +306,19 @@ class Adapter(ABC):
 
     def container_stopped(self) -> str | None:
         """How the container ended ("stopped (exit code 137, killed: out of memory)"), or None if it runs."""
-        try:
-            state = self.stack.api.inspect_container(self.container).get("State") or {}
-        except Exception as exc:
-            return "was removed" if "No such container" in str(exc) or "404" in str(exc) else None
-        if state.get("Running") and not state.get("Paused"):
+        state = self._state()
+        if state.get("Removed"):
+            return "was removed"
+        if not state:
             return None
         if state.get("Paused"):
             return "is paused (docker unpause it)"
         why = ", killed: out of memory" if state.get("OOMKilled") else ""
-        return f"stopped (exit code {state.get('ExitCode')}{why})"
+        if not state.get("Running"):
+            return f"stopped (exit code {state.get('ExitCode')}{why})"
+        if self.started_at and state.get("StartedAt") != self.started_at:
+            return f"stopped and was restarted by its restart policy{why}"
+        return None
 
     def cancel(self) -> None:
         """Stop, inside the database, whatever this adapter started (after an interruption)."""
@@ -383,6 +403,8 @@ class PostgresAdapter(Adapter):
         sql = (
             "SELECT a.pid, coalesce(nullif(a.application_name, ''), '-'), coalesce(a.usename, '-'), a.state, "
             "coalesce(extract(epoch FROM now() - a.xact_start)::int, 0), "
+            "(SELECT string_agg(DISTINCT l.relation::regclass::text, ', ') FROM pg_locks l "
+            " WHERE l.pid = a.pid AND l.granted AND l.mode = 'AccessExclusiveLock' AND l.relation IS NOT NULL), "
             "left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 160) "
             "FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
             "AND a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND l.mode = 'AccessExclusiveLock') "
@@ -393,9 +415,10 @@ class PostgresAdapter(Adapter):
         out = []
         for line in result.stdout.decode(errors="replace").splitlines():
             cells = line.split("\t")
-            if len(cells) == 6:
-                pid, app, user, state, secs, query = cells
-                out.append(f"pid {pid} (application {app}, user {user}, {state} for {secs} s): {query}")
+            if len(cells) == 7:
+                pid, app, user, state, secs, tables, query = cells
+                on = f" locks {tables}" if tables else ""
+                out.append(f"pid {pid} (application {app}, user {user}, {state} for {secs} s){on}; last query: {query}")
         return out
 
     def psql(self, sql: str, db: str | None = None) -> str:
@@ -459,7 +482,11 @@ SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1;
         result = self.run(argv, stdout=out, what="pg_dump", check=False)
         if result.exit_code == 0:
             return
-        if "could not obtain lock" in result.stderr:
+        # pg_dump's --lock-wait-timeout ends as "could not obtain lock" or, on newer servers, as a
+        # statement timeout of its LOCK TABLE.
+        if "could not obtain lock" in result.stderr or (
+            "statement timeout" in result.stderr and "LOCK TABLE" in result.stderr
+        ):
             held = self.blockers()
             pid = held[0].split()[1] if held else "PID"
             raise DatabaseError(
