@@ -169,9 +169,13 @@ def test_a_stack_started_under_prod_stays_protected_from_other_profiles(prod_sta
     res = st.devenv("up", "--profile", "dev", "--switch-profile", "--yes")
     assert res.returncode == 2 and "--confirm-profile prod" in res.stderr, res.dump()
     assert checksum(st) == before
-    res = st.devenv("up", "--profile", "dev", "--switch-profile", "--yes", "--confirm-profile", "prod", timeout=300)
+    # The example's profiles use different database passwords; the data volume (created under
+    # prod) keeps prod's, so the switched stack is given it.
+    same_password = {"POSTGRES_PASSWORD": "change-me-not-a-real-secret"}
+    switch = ("--switch-profile", "--yes", "--confirm-profile", "prod")
+    res = st.devenv("up", "--profile", "dev", *switch, env=same_password, timeout=300)
     assert res.returncode == 0, res.dump()
-    doc = ok(st.devenv("status", "--json")).json()
+    doc = ok(st.devenv("status", "--json", env=same_password)).json()
     assert doc["running_profile"] == "dev" and doc["profile"] == "dev", doc
     assert tagged(st, "prod") == 6  # a switch keeps the volumes
 
@@ -189,14 +193,15 @@ def test_interrupted_restore_names_the_way_back(pg_stack: Stack, sig: int, group
     psql(
         st,
         "INSERT INTO tasks (title, status, priority) "
-        "SELECT 'bulk-' || g || repeat('x', 200), 'done', g % 10 FROM generate_series(1, 400000) AS g",
+        "SELECT 'bulk-' || g || repeat('x', 150), 'done', g % 10 FROM generate_series(1, 400000) AS g",
     )
     insert_rows(st, "mine", 5)
     before = checksum(st)
-    ok(st.devenv("db", "snapshot", "big", timeout=240))
+    big = f"big-{code}"
+    ok(st.devenv("db", "snapshot", big, timeout=240))
 
-    proc = st.popen_devenv("db", "restore", "big", "--yes")
-    head = wait_for_line(proc, r"\bload: restoring big")
+    proc = st.popen_devenv("db", "restore", big, "--yes")
+    head = wait_for_line(proc, rf"\bload: restoring {big}")
     time.sleep(0.3)
     if group:
         os.killpg(proc.pid, sig)  # what a terminal's Ctrl-C does
