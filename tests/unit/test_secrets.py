@@ -367,3 +367,30 @@ def test_secret_values_of_a_config_feed_the_masker() -> None:
     line = "db: connecting with pg-pass-2222 and url-p@ss-1313; healthcheck said hc-inline-2121"
     assert mask(line) == f"db: connecting with {M} and {M}; healthcheck said {M}"
     assert Masker.from_config(None)("pg-pass-2222") == "pg-pass-2222"
+
+
+def test_config_command_masks_every_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`devenv config` (text and --json) prints none of the values; --show-secrets prints them."""
+    import io
+    from types import SimpleNamespace
+
+    from devenv.cli import config_cmds, stack_cmds
+    from devenv.cli.output import Output
+
+    fake = SimpleNamespace(
+        config_json=hostile_config, profile=SimpleNamespace(name="dev"), compose_args=lambda: ["docker", "compose"]
+    )
+    monkeypatch.setattr(stack_cmds, "load_stack", lambda _args: fake)
+    for as_json in (False, True):
+        for show in (False, True):
+            output = Output(json_mode=as_json, color=False)
+            output.out, output.err = io.StringIO(), io.StringIO()
+            args = SimpleNamespace(json=as_json, show_secrets=show)
+            assert config_cmds.cmd_config(args, output) == 0  # type: ignore[arg-type]
+            text = output.out.getvalue()
+            if show:
+                assert "pg-pass-2222" in text and "cmd-pass-1414" in text
+            else:
+                assert M in text
+                for secret in ALL_SECRETS:
+                    assert secret not in text, (as_json, secret)
