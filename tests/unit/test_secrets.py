@@ -394,3 +394,23 @@ def test_config_command_masks_every_case(monkeypatch: pytest.MonkeyPatch) -> Non
                 assert M in text
                 for secret in ALL_SECRETS:
                     assert secret not in text, (as_json, secret)
+
+
+def test_health_output_from_inspect_is_masked_with_the_containers_own_settings() -> None:
+    """What `devenv status` and the TUI read: no compose config needed, the container's Env is enough."""
+    from devenv.core.stack import container_from_inspect
+
+    doc = {
+        "Id": "c1",
+        "Name": "/shop-db-1",
+        "Config": {
+            "Env": ["DB_PASS=from-env-file-99", "PATH=/usr/bin:/bin"],
+            "Labels": {"com.docker.compose.service": "db"},
+            "Healthcheck": {"Test": ["CMD", "mysqladmin", "ping", "-phc-pw-55"]},
+        },
+        "State": {
+            "Status": "running",
+            "Health": {"Status": "unhealthy", "Log": [{"Output": "no from-env-file-99 hc-pw-55"}]},
+        },
+    }
+    assert container_from_inspect(doc).health_output == f"no {M} {M}"
