@@ -150,7 +150,7 @@ _TOKEN = re.compile(
     r")"
 )
 # scheme://user:password@host -- the password runs to the LAST "@" before the host, so it may hold "@".
-_URL = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\"']*:)(?P<pw>[^\s/?#\"']*)@")
+_URL = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s:/?#@\"']*:)(?P<pw>[^\s/?#\"']*)@")
 _HEX = re.compile(r"[0-9a-fA-F]{32,}")
 _B64 = re.compile(r"[A-Za-z0-9+/_-]{32,}={0,2}")
 _VAR_REF = re.compile(r"\$+(?:\{[A-Za-z_]\w*(?:[:?+-][^}]*)?\}|[A-Za-z_]\w*)")

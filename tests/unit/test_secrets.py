@@ -414,3 +414,13 @@ def test_health_output_from_inspect_is_masked_with_the_containers_own_settings()
         },
     }
     assert container_from_inspect(doc).health_output == f"no {M} {M}"
+
+
+@pytest.mark.parametrize("unit", ["a.", "a-", "a:", "a=", "-a ", "a@", '"', "Ab1", "password ", "Bearer "])
+def test_long_hostile_lines_mask_in_linear_time(unit: str) -> None:
+    import time
+
+    line = unit * (100_000 // len(unit))
+    t0 = time.perf_counter()
+    Masker(["hunter2"])(line)
+    assert time.perf_counter() - t0 < 1.0
