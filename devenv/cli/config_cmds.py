@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from devenv.cli.output import Output, table
-
-SECRET_KEY = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|_KEY$|^KEY$)", re.I)
-URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I)
-MASK = "********"
 
 
 def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
@@ -61,30 +56,15 @@ def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def mask_secrets(value: Any, key: str = "") -> Any:
-    """Mask values of secret-looking keys and passwords inside URLs, recursively."""
-    if isinstance(value, dict):
-        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v, key) for v in value]
-    if isinstance(value, str):
-        if key and SECRET_KEY.search(key) and value:
-            return MASK
-        if "=" in value and key in ("environment", "args", ""):
-            name, _, val = value.partition("=")
-            if SECRET_KEY.search(name) and val:
-                return f"{name}={MASK}"
-        return URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
-    return value
-
-
 def cmd_config(args: argparse.Namespace, out: Output) -> int:
     from devenv.cli.stack_cmds import load_stack
 
     stack = load_stack(args)
     data = stack.config_json()
     if not args.show_secrets:
-        data = mask_secrets(data)
+        from devenv.core.secrets import mask_config
+
+        data = mask_config(data)
     if args.json:
         out.json(data)
     else:

@@ -697,6 +697,7 @@ def destroying(current: list[Session], operation: str, snap: SnapshotInfo | None
 
 def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tuple[bool, bool, list[str]]:
     from devenv.core import migrations
+    from devenv.core.secrets import mask_text
 
     notes: list[str] = []
     migrated = seeded = False
@@ -707,14 +708,14 @@ def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tu
             plan = None
             notes.append(f"migrations skipped: {exc.message}")
         if plan is not None:
-            emit(DbStep("migrate", plan.commands.get("upgrade", "")))
+            emit(DbStep("migrate", mask_text(plan.commands.get("upgrade", ""))))
             result = migrations.migrate_up(stack, emit, db_service=None)
             if result.exit_code != 0:
                 tail = "\n".join(result.output_tail)
                 raise DatabaseError(f"Migration failed (exit code {result.exit_code}):\n{tail}")
             migrated = True
     if seed and stack.profile.seed.command:
-        emit(DbStep("seed", stack.profile.seed.command))
+        emit(DbStep("seed", mask_text(stack.profile.seed.command)))
         seed_result = migrations.run_seed(stack, emit)
         if seed_result.exit_code != 0:
             tail = "\n".join(seed_result.output_tail)

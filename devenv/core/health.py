@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from devenv.core.models import (
@@ -50,6 +51,7 @@ from devenv.core.models import (
     UpResult,
     WaitFinished,
 )
+from devenv.core.secrets import Masker
 from devenv.core.stack import (
     ONEOFF_LABEL,
     PROJECT_LABEL,
@@ -163,6 +165,11 @@ class Waiter:
     probes: Mapping[str, Probe] = field(default_factory=dict)
     logs_tail: Callable[[str, int], list[str]] | None = None
 
+    @cached_property
+    def mask(self) -> Masker:
+        """Masks secrets of the compose config in every text a failure or a note carries (built on first use)."""
+        return Masker.from_config(self.model.raw)
+
     def __post_init__(self) -> None:
         self.tracked: dict[str, Tracked] = {}
         self.verdicts: dict[str, ServiceVerdict] = {}
@@ -246,7 +253,7 @@ class Waiter:
             st = self.probe_state.setdefault(service, ProbeState())
             st.running = False
             st.ok = st.ok or ok
-            st.last_error = "" if ok else detail
+            st.last_error = "" if ok else self.mask(detail)
         elif kind == "stream_error":
             from devenv.core.engine import unavailable
 
@@ -322,7 +329,7 @@ class Waiter:
             holder = describe_port_holder(port, self.api)
             who = f"; held by {holder}" if holder else ""
             return f"port {port} ({host_ip}) is already in use on the host{who}"
-        return f"failed to start: {text}"
+        return f"failed to start: {self.mask(str(text))}"
 
     # -- verdicts -------------------------------------------------------------------------------
     def _containers_of(self, service: str) -> list[Tracked]:
@@ -553,13 +560,13 @@ class Waiter:
             health_output = (health_output + "\n" if health_output else "") + f"probe: {probe_state.last_error}"
         return Failure(
             service=service,
-            reason=reason,
+            reason=self.mask(reason),
             state=info.state if info else "missing",
             health=info.health if info else Health.NONE,
             exit_code=info.exit_code if info else None,
             restart_count=info.restart_count if info else 0,
-            health_output=health_output,
-            logs=tuple(logs),
+            health_output=self.mask.optional(health_output),
+            logs=self.mask.lines(logs),
             blocked_on=tuple(blocked_on),
         )
 

@@ -20,10 +20,10 @@ Placeholders: ``{steps}`` (a positive integer) and ``{message}`` (shell-quoted w
 :func:`shlex.quote`, so a hostile message is one literal argument and never runs). Other braces in
 a command are left alone (``${VAR}`` stays for the container's shell).
 
-Secrets: events and results carry the configured command string (placeholders filled) and the
-command's output with the values of secret-looking variables of the compose config (``*PASSWORD*``,
-``*SECRET*``, ``*TOKEN*``, ... and passwords inside URLs) masked. Environment values are never
-emitted.
+Secrets: events, results and error messages carry the configured command string (placeholders
+filled) and the command's output masked by :class:`devenv.core.secrets.Masker` built from the
+compose config (the product-wide rule: secret-named variables, URL passwords, tokens, inline
+``--password=...``). Environment values are never emitted.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from devenv.core.models import ProgressEvent, UpResult
+from devenv.core.secrets import MASK, Masker
 from devenv.errors import (
     ConfigError,
     DockerUnavailableError,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIONS",
+    "MASK",
     "PRESETS",
     "TAIL_LINES",
     "MigrationCommands",
@@ -83,11 +85,6 @@ __all__ = [
 ACTIONS = ("upgrade", "downgrade", "status", "new")
 #: How many output lines a :class:`MigrationResult` keeps.
 TAIL_LINES = 20
-
-MASK = "********"
-_SECRET_KEY = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|_KEY$|^KEY$)", re.I)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
-_MIN_SECRET_LEN = 4  # shorter values would mask ordinary words in the output
 
 
 # ------------------------------------------------------------------------------------------- events
@@ -415,32 +412,6 @@ def command_for(plan: MigrationPlan, action: str, *, steps: int | None = None, m
     return format_command(template, steps=steps if action == "downgrade" else None, message=message)
 
 
-# ------------------------------------------------------------------------------------- secrets
-@dataclass
-class _Masker:
-    secrets: list[str] = field(default_factory=list)
-
-    @classmethod
-    def for_model(cls, model: ComposeModel) -> _Masker:
-        values: set[str] = set()
-        for spec in model.services.values():
-            for key, value in spec.environment.items():
-                if not value:
-                    continue
-                if _SECRET_KEY.search(key) and len(value) >= _MIN_SECRET_LEN:
-                    values.add(value)
-                for match in _URL_PASSWORD.finditer(value):
-                    if len(match["pw"]) >= _MIN_SECRET_LEN:
-                        values.add(match["pw"])
-        return cls(sorted(values, key=len, reverse=True))
-
-    def __call__(self, line: str) -> str:
-        for secret in self.secrets:
-            if secret in line:
-                line = line.replace(secret, MASK)
-        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", line)
-
-
 class _Lines:
     """Reassemble lines from byte chunks, per stream."""
 
@@ -566,21 +537,22 @@ def _not_running(service: str, command: str) -> ServiceFailedError:
     )
 
 
-def _exec_stream(stack: Stack, service: str, command: str) -> _Stream:
+def _exec_stream(stack: Stack, service: str, command: str, shown: str) -> _Stream:
+    """Run ``command`` with exec; messages name it as ``shown`` (masked)."""
     from docker.errors import APIError
 
     api = stack.api
     container_id = _running_container(stack, service)
     if container_id is None:
-        raise _not_running(service, command)
+        raise _not_running(service, shown)
     try:
         exec_id = api.exec_create(container_id, shell_argv(command), stdout=True, stderr=True, tty=False)["Id"]
     except APIError as exc:
         # Listed as running a moment ago, but it exited (or was paused) since: the engine says 409.
         if "is not running" in str(exc):
-            raise _not_running(service, command) from None
+            raise _not_running(service, shown) from None
         explanation = getattr(exc, "explanation", None) or str(exc)
-        raise ServiceFailedError(f"cannot run `{command}` in service {service}: {explanation}") from None
+        raise ServiceFailedError(f"cannot run `{shown}` in service {service}: {explanation}") from None
     stream = api.exec_start(exec_id, stream=True, demux=True)
 
     def chunks() -> Iterator[tuple[str, bytes]]:
@@ -606,7 +578,7 @@ def _exec_stream(stack: Stack, service: str, command: str) -> _Stream:
                 running = False
             if not running:
                 raise ServiceFailedError(
-                    f"service {service} stopped while `{command}` ran in it (exec exit code {result}); "
+                    f"service {service} stopped while `{shown}` ran in it (exec exit code {result}); "
                     "a one-shot or crashing service cannot host exec",
                     hint='Use [migrations] mode = "run" for a one-off container, or point [migrations] service '
                     f"at a long-running service. Logs: devenv logs {service}",
@@ -658,15 +630,16 @@ def _run_command(
 ) -> MigrationResult:
     sink: Emit = emit or (lambda _e: None)
     ensure_services(stack, service, mode=mode, db_service=_db_service(stack, db_service), emit=sink)
-    mask = _Masker.for_model(stack.model)
+    mask = Masker.from_config(stack.model.raw)
+    shown = mask(command)  # for events, results and messages; the container runs `command`
     if mode == "exec":
-        chunks, exit_code = _exec_stream(stack, service, command)
+        chunks, exit_code = _exec_stream(stack, service, command, shown)
     elif mode == "run":
         chunks, exit_code = _run_stream(stack, service, command)
     else:
         raise ConfigError(f'[migrations] mode must be "exec" or "run", got {mode!r}', key="migrations.mode")
 
-    sink(MigrationStarted(command, service, mode))
+    sink(MigrationStarted(shown, service, mode))
     t0 = time.monotonic()
     tail: list[str] = []
     lines = _Lines()
@@ -687,7 +660,7 @@ def _run_command(
     elapsed = time.monotonic() - t0
     sink(MigrationFinished(code, elapsed))
     return MigrationResult(
-        command=command,
+        command=shown,
         service=service,
         exit_code=code,
         output_tail=tuple(tail),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devenv.core.models import ContainerInfo, Health, PortBinding, ProgressEvent, ServiceStatus
+from devenv.core.secrets import Masker
 from devenv.errors import (
     ComposeCommandError,
     ComposeFileError,
@@ -164,6 +165,8 @@ def container_from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
         log = health.get("Log") or []
         if log:
             health_output = str(log[-1].get("Output") or "").strip() or None
+    if health_output:
+        health_output = container_masker(data)(health_output)
     status = str(state.get("Status") or "created")
     exit_code = state.get("ExitCode")
     return ContainerInfo(
@@ -185,6 +188,27 @@ def container_from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
         oom_killed=bool(state.get("OOMKilled")),
         health_output=health_output,
     )
+
+
+def container_masker(data: Mapping[str, Any]) -> Masker:
+    """The secrets masker of one container, from its inspect document (environment, command, labels, healthcheck).
+
+    This is what the container really runs (env files and image defaults included), and it needs no
+    ``docker compose config``: read paths such as ``devenv status`` stay without a CLI spawn.
+    """
+    config = data.get("Config") or {}
+    service = {
+        "environment": list(config.get("Env") or ()),
+        "command": _argv(config.get("Cmd")),
+        "entrypoint": _argv(config.get("Entrypoint")),
+        "labels": dict(config.get("Labels") or {}),
+        "healthcheck": {"test": _argv((config.get("Healthcheck") or {}).get("Test"))},
+    }
+    return Masker.from_config({"services": {"container": service}})
+
+
+def _argv(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value or ()]
 
 
 SEVERITY = {"dead": 6, "restarting": 5, "exited": 4, "paused": 3, "removing": 3, "created": 2, "running": 1}

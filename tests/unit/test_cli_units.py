@@ -13,7 +13,6 @@ from typing import Any, cast
 import pytest
 
 from devenv import __version__
-from devenv.cli.config_cmds import MASK, mask_secrets
 from devenv.cli.main import main
 from devenv.cli.output import Output
 from devenv.cli.stack_cmds import OUTCOME_EXIT, UpRenderer, summary
@@ -33,6 +32,8 @@ from devenv.core.models import (
     WaitFinished,
 )
 from devenv.core.safety import confirm_destructive
+from devenv.core.secrets import MASK
+from devenv.core.secrets import mask_config as mask_secrets
 from devenv.errors import (
     ComposeCommandError,
     ComposeFileError,
@@ -119,7 +120,8 @@ def test_mask_secrets_list_form() -> None:
             "postgresql+psycopg://app:s3cr3t@db:5432/shop?sslmode=disable",
             "postgresql+psycopg://app:********@db:5432/shop?sslmode=disable",
         ),
-        ("amqp://guest:guest@rabbit:5672/", "amqp://guest:********@rabbit:5672/"),
+        # The password is a known secret value, so it is masked where it is also the user name.
+        ("amqp://guest:guest@rabbit:5672/", "amqp://********:********@rabbit:5672/"),
         ("redis://redis:6379/0", "redis://redis:6379/0"),
         ("http://example.com:8080/path", "http://example.com:8080/path"),
         ("a=postgresql://u:p@h/db and mysql://r:q@m/x", "a=postgresql://u:********@h/db and mysql://r:********@m/x"),

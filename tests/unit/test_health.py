@@ -510,6 +510,40 @@ def test_unhealthy_fails_fast_with_healthcheck_output_and_logs(recorder: Recorde
     assert failure.logs[0] == "log line 11"
 
 
+def test_failure_diagnostics_mask_the_secrets_of_the_compose_config(
+    recorder: Recorder, fakes: list[FakeDocker]
+) -> None:
+    hc = ["CMD-SHELL", "PGPASSWORD=hc-secret-77 pg_isready"]
+    db = FakeContainer(
+        "db",
+        healthcheck=hc,
+        after_start=[Step(0.05, "health_status: unhealthy", health_output="auth failed for pw-secret-42\n")],
+        logs=b"connecting with password pw-secret-42\nurl postgres://app:pw-secret-42@db/x\n--token=abc\n",
+    )
+    fake = FakeDocker(db)
+    fakes.append(fake)
+    model = compose({"db": {"environment": {"DB_PASS": "pw-secret-42"}, "healthcheck": {"test": hc}}})
+
+    result = run_wait(fake, model, recorder, timeout=5.0)
+
+    failure = only_failure(result)
+    assert failure.health_output == "auth failed for ********"
+    assert failure.logs == ("connecting with password ********", "url postgres://app:********@db/x", "--token=********")
+    everything = repr(result) + repr(recorder.events)
+    assert "pw-secret-42" not in everything and "hc-secret-77" not in everything
+
+
+def test_start_errors_mask_secrets(recorder: Recorder, fakes: list[FakeDocker]) -> None:
+    web = FakeContainer("web", start_error=FakeAPIError('exec: "--password=pw-secret-42": not found'))
+    fake = FakeDocker(web)
+    fakes.append(fake)
+
+    result = run_wait(fake, compose({"web": {"environment": {"DB_PASS": "pw-secret-42"}}}), recorder)
+
+    assert only_failure(result).reason == 'failed to start: exec: "--password=********": not found'
+    assert "pw-secret-42" not in repr(result) + repr(recorder.events)
+
+
 def test_already_healthy_container_is_not_restarted(recorder: Recorder, fakes: list[FakeDocker]) -> None:
     db = FakeContainer(
         "db",

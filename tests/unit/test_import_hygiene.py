@@ -20,6 +20,7 @@ CLI_MODULES = (
     "devenv.core.health",
     "devenv.core.stack",
     "devenv.core.logs",
+    "devenv.core.secrets",
     "devenv.cli.main",
     "devenv.cli.stack_cmds",
     "devenv.cli.config_cmds",

@@ -21,6 +21,7 @@ from devenv.cli.main import build_parser
 from devenv.config import DatabaseConfig, MigrationsConfig, SeedConfig
 from devenv.core import migrations as m
 from devenv.core.models import Failure, Health, ServiceStatus, UpResult
+from devenv.core.secrets import Masker
 from devenv.core.stack import ComposeModel
 from devenv.errors import (
     ConfigError,
@@ -346,7 +347,7 @@ def test_secrets_of_the_compose_environment_are_masked() -> None:
             },
         }
     )
-    mask = m._Masker.for_model(model)
+    mask = Masker.from_config(model.raw)
     assert mask("pw=s3cr3t-pw token=tok-123456") == f"pw={m.MASK} token={m.MASK}"
     assert mask("connecting with url-pass-99") == f"connecting with {m.MASK}"
     assert mask("postgresql://bob:other@host/db") == f"postgresql://bob:{m.MASK}@host/db"
@@ -478,6 +479,22 @@ def test_exec_streams_lines_and_returns_the_exit_code(fake: tuple[FakeStack, UpR
     assert result.command == "alembic upgrade head" and result.service == "api" and result.action == "upgrade"
     assert result.output_tail == ("INFO one", "INFO two", f"password {m.MASK}", "last")
     assert "hunter2" not in repr(events) + repr(result)
+
+
+def test_the_command_is_masked_in_events_and_results_but_runs_verbatim(fake: tuple[FakeStack, UpRecorder]) -> None:
+    stack, _ = fake
+    stack.profile.migrations = MigrationsConfig(
+        service="api", tool="custom", upgrade="PGPASSWORD=s3cr3t-inline alembic upgrade head --token tok-0001"
+    )
+    stack.api.chunks = [(b"using hunter2-pw\n", None)]
+    events: list[object] = []
+    result = m.migrate_up(stack, events.append)  # type: ignore[arg-type]
+    shown = f"PGPASSWORD={m.MASK} alembic upgrade head --token {m.MASK}"
+    assert events[0] == m.MigrationStarted(shown, "api", "exec")
+    assert result.command == shown
+    assert result.output_tail == (f"using {m.MASK}",)
+    assert stack.api.execs[0][1][2].endswith("PGPASSWORD=s3cr3t-inline alembic upgrade head --token tok-0001")
+    assert "s3cr3t" not in repr(events) + repr(result) and "tok-0001" not in repr(events) + repr(result)
 
 
 def test_output_tail_keeps_the_last_20_lines(fake: tuple[FakeStack, UpRecorder]) -> None:
