@@ -35,6 +35,7 @@ from devenv.core.dumpfiles import check_export_path as check_export_path
 from devenv.core.dumpfiles import check_import_file as check_import_file
 from devenv.core.dumpfiles import empty_dump_error, file_format, toc_has_content
 from devenv.core.execio import ExecResult, exec_in
+from devenv.core.secrets import mask_text
 from devenv.core.snapshots import SnapshotInfo as SnapshotInfo
 from devenv.core.snapshots import SnapshotStore as SnapshotStore
 from devenv.core.stack import PROJECT_LABEL, SERVICE_LABEL
@@ -418,6 +419,7 @@ class PostgresAdapter(Adapter):
             if len(cells) == 7:
                 pid, app, user, state, secs, tables, query = cells
                 on = f" locks {tables}" if tables else ""
+                query = mask_text(query)
                 out.append(f"pid {pid} (application {app}, user {user}, {state} for {secs} s){on}; last query: {query}")
         return out
 
