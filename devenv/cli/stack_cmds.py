@@ -6,6 +6,7 @@ import argparse
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from devenv.cli.output import Output, table, uptime
@@ -87,7 +88,18 @@ def _check_switch(args: argparse.Namespace, out: Output, stack: Any) -> bool:
         return False
     if not getattr(args, "switch_profile", False):
         check_same_profile(stack, found, "start it")
-    confirm(args, out, stack, f"switch the stack from profile {found.describe()} to {stack.profile.name}")
+    leaving = [n for n in found.profiles if (p := stack.project.profiles.get(n)) is not None and p.protected]
+    if leaving:  # leaving a protected profile's stack needs its confirmation (entering one does not)
+        from devenv.core.safety import confirm_destructive
+
+        confirm_destructive(
+            leaving[0],
+            True,
+            f"switch the stack from profile {found.describe()} to {stack.profile.name}",
+            yes=args.yes,
+            confirm_profile=args.confirm_profile,
+            ask=_tty_ask(out),
+        )
     out.info(out.yellow(f"switching the stack from profile {found.describe()} to {stack.profile.name}"))
     return True
 
@@ -370,18 +382,24 @@ def cmd_logs(args: argparse.Namespace, out: Output) -> int:
 
 
 # ---------------------------------------------------------------------------------------- down
+def _tty_ask(out: Output) -> Callable[[str], str] | None:
+    """A prompt on the terminal, or None when there is none (scripts use --yes --confirm-profile)."""
+    if not (sys.stdin.isatty() and out.err_tty):
+        return None
+
+    def ask(prompt: str) -> str:
+        out.err.write(prompt)
+        out.err.flush()
+        return sys.stdin.readline()
+
+    return ask
+
+
 def confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> None:
     """Confirmation for a destructive operation: typed on a TTY, else ``--yes --confirm-profile``."""
     from devenv.core.safety import confirm_destructive
 
-    ask = None
-    if sys.stdin.isatty() and out.err_tty:
-
-        def ask(prompt: str) -> str:
-            out.err.write(prompt)
-            out.err.flush()
-            return sys.stdin.readline()
-
+    ask = _tty_ask(out)
     from devenv.core.running import protection, running_profile
 
     running = getattr(args, "ctx_running", None)

@@ -168,7 +168,12 @@ def test_zero_config_default_profile_matches_plain_docker_compose(stack):
 def test_zero_config_switching_profile_recreates_containers(stack):
     st = stack("zeroconf")
     assert st.devenv("up", "--profile", "dev", "--timeout", "60").returncode == 0
+    # Profiles share the stack: moving it to another profile must be asked for.
     res = st.devenv("up", "--profile", "prod", "--timeout", "60")
+    assert res.returncode == 2, res.dump()
+    assert "started with profile dev" in res.stderr and "--switch-profile" in res.stderr, res.dump()
+    assert container_env(st.inspect("web"))["WEB_MODE"] != "prod"
+    res = st.devenv("up", "--profile", "prod", "--switch-profile", "--timeout", "60")
     assert res.returncode == 0, res.dump()
     web = st.inspect("web")
     assert container_env(web)["WEB_MODE"] == "prod"
