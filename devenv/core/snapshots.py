@@ -17,6 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from devenv.core.state import LockHolder as LockHolder
+from devenv.core.state import LockTimeoutError as LockTimeoutError
+from devenv.core.state import ProjectLock as ProjectLock
+from devenv.core.state import StateDirError as StateDirError
+from devenv.core.state import db_lock as db_lock
+from devenv.core.state import ensure_state_dir as ensure_state_dir
 from devenv.errors import UsageError
 
 # -------------------------------------------------------------------------------------- snapshots
