@@ -18,8 +18,10 @@ import contextlib
 import gzip
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -626,6 +628,33 @@ def test_snapshot_is_atomic(pg_stack: Stack, tmp_path: Path) -> None:
     finally:
         toml.write_text(original)
     assert snapshot_names(st) == listed
+
+
+def test_two_snapshots_started_at_once_both_succeed(pg_stack: Stack) -> None:
+    """Two `devenv db snapshot` at the same moment (same second: same automatic name) both succeed."""
+    st = pg_stack
+    fresh(st)
+    before = snapshot_names(st)
+    procs = [st.popen_devenv("db", "snapshot") for _ in range(2)]
+    outputs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=180)
+            outputs.append(f"exit={proc.returncode}\n--- stdout ---\n{out}\n--- stderr ---\n{err}")
+            assert proc.returncode == 0 and "Traceback" not in err, "\n".join(outputs)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+    new = new_snapshots(before, st)
+    assert len(new) == 2 and new[0]["name"] != new[1]["name"], (new, outputs)
+    for s in new:
+        path = Path(s["path"])
+        assert path.read_bytes()[:5] == b"PGDMP", s
+        assert s["size"] == path.stat().st_size and s["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), s
+        assert s["reason"] == "manual", s
+    assert partial_files(st) == []
 
 
 def test_snapshots_json_restore_latest_and_unknown(pg_stack: Stack) -> None:

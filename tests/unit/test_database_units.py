@@ -84,15 +84,19 @@ def test_export_to_a_folder(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ snapshot store
+MAGIC = {"postgres": b"PGDMP", "mariadb": b"\x1f\x8b", "mysql": b"\x1f\x8b"}  # what a real dump starts with
+
+
 def _snapshot(store: db.SnapshotStore, name: str, payload: bytes, engine: str = "postgres") -> db.SnapshotInfo:
-    return _snapshot_with(store, name, lambda out: out.write(payload), engine=engine)
+    """A snapshot whose file is ``payload`` after the engine's format signature."""
+    return _snapshot_with(store, name, lambda out: out.write(MAGIC[engine] + payload), engine=engine)
 
 
 def test_store_write_records_size_and_checksum(tmp_path: Path) -> None:
     store = db.SnapshotStore(tmp_path, "dev")
     info = _snapshot(store, "one", b"x" * 1234)
-    assert info.size == 1234
-    assert info.sha256 == hashlib.sha256(b"x" * 1234).hexdigest()
+    assert info.size == 1239
+    assert info.sha256 == hashlib.sha256(b"PGDMP" + b"x" * 1234).hexdigest()
     meta = json.loads((store.dir / "one.json").read_text())
     assert meta == asdict(info)
     assert [s.name for s in store.list()] == ["one"]
@@ -113,6 +117,7 @@ def test_failed_producer_leaves_nothing_listed(tmp_path: Path) -> None:
 
 
 def _snapshot_with(store: db.SnapshotStore, name: str, producer: Any, engine: str = "postgres") -> db.SnapshotInfo:
+    fmt = "pgdump" if engine == "postgres" else "sql.gz"
     info = db.SnapshotInfo(
         name=name,
         profile=store.profile,
@@ -121,8 +126,8 @@ def _snapshot_with(store: db.SnapshotStore, name: str, producer: Any, engine: st
         service="postgres",
         created=time.time(),
         size=0,
-        file=f"{name}.pgdump",
-        format="pgdump",
+        file=f"{name}.{fmt}",
+        format=fmt,
     )
     return store.write(info, producer)
 
@@ -131,11 +136,11 @@ def test_verify_detects_damage(tmp_path: Path) -> None:
     store = db.SnapshotStore(tmp_path, "dev")
     info = _snapshot(store, "one", b"a" * 100)
     assert store.verify(info) == store.dir / "one.pgdump"
-    (store.dir / "one.pgdump").write_bytes(b"b" * 100)  # same size, other content
+    (store.dir / "one.pgdump").write_bytes(b"PGDMP" + b"b" * 100)  # same size, other content
     with pytest.raises(UsageError, match="checksum"):
         store.verify(info)
-    (store.dir / "one.pgdump").write_bytes(b"a" * 50)
-    with pytest.raises(UsageError, match="50 bytes"):
+    (store.dir / "one.pgdump").write_bytes(b"PGDMP" + b"a" * 50)
+    with pytest.raises(UsageError, match="55 bytes"):
         store.verify(info)
 
 
