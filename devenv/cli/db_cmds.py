@@ -114,16 +114,18 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         unfinished = journal.pending(stack.project.root)
         if unfinished is not None:
             emit(db.DbNotice(unfinished.recovery()))
-        snapshots = db.SnapshotStore(stack.project.root, stack.profile.name).list()
+        store = db.SnapshotStore(stack.project.root, stack.profile.name)
+        scan = store.scan()
+        snapshots = scan.snapshots
+        for problem in scan.problems:
+            out.info(out.yellow(f"damaged: {problem.name} ({problem.path}): {problem.reason}"))
         if getattr(args, "json", False):
             out.json(
                 {
                     "project": stack.name,
                     "profile": stack.profile.name,
-                    "snapshots": [
-                        {**s.__dict__, "path": str(s.path(db.SnapshotStore(stack.project.root, s.profile).dir))}
-                        for s in snapshots
-                    ],
+                    "snapshots": [{**s.__dict__, "path": str(s.path(store.dir))} for s in snapshots],
+                    "damaged": [{"name": p.name, "path": str(p.path), "reason": p.reason} for p in scan.problems],
                 }
             )
             return 0

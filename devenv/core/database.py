@@ -39,6 +39,7 @@ from devenv.core.secrets import mask_text
 from devenv.core.snapshots import SnapshotInfo as SnapshotInfo
 from devenv.core.snapshots import SnapshotStore as SnapshotStore
 from devenv.core.stack import PROJECT_LABEL, SERVICE_LABEL
+from devenv.core.state import ProjectLock, db_lock
 from devenv.errors import ConfigError, DevenvError, ExitCode, ServiceFailedError, UsageError, interrupt_code
 
 if TYPE_CHECKING:
@@ -604,7 +605,10 @@ def take_snapshot(session: Session, name: str | None = None, *, reason: str = "m
     )
     # The revision query (one short exec) runs while the dump streams, not before it.
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devenv-revision") as pool:
+        with (
+            locked(session.stack, emit, exclusive=False, what="db snapshot"),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="devenv-revision") as pool,
+        ):
             revision = pool.submit(adapter.revision)
             info = store.write(info, lambda out: adapter.dump(out), late=lambda: {"revision": revision.result()})
     except KeyboardInterrupt:
@@ -657,6 +661,20 @@ def reset(
 ) -> ResetResult:
     """Quick reset (drop + create, killing other sessions) or hard reset (recreate the volume)."""
     sink: Emit = emit or (lambda _e: None)
+    with locked(stack, sink, exclusive=True, what="db reset"):
+        return _reset(stack, hard=hard, snapshot=snapshot, migrate=migrate, seed=seed, emit=sink)
+
+
+def locked(stack: Stack, emit: Emit, *, exclusive: bool, what: str) -> ProjectLock:
+    """The project's db lock: destructive flows exclusive, snapshots and exports shared.
+
+    A second command waits (saying for whom) and gives up after two minutes with exit 1.
+    """
+    return db_lock(stack.project.root, exclusive=exclusive, what=what, on_wait=lambda m: emit(DbStep("wait", m)))
+
+
+def _reset(stack: Stack, *, hard: bool, snapshot: bool, migrate: bool, seed: bool, emit: Emit) -> ResetResult:
+    sink = emit
     t0 = time.monotonic()
     session = open_session(stack, sink)
     if hard:
@@ -792,9 +810,13 @@ def _recreate_volumes(session: Session, emit: Emit) -> Session:
 def export(session: Session, path: Path, *, emit: Emit) -> int:
     fmt = file_format(path, session.target.engine)
     emit(DbStep("export", f"{session.target.name!r} -> {path} ({fmt})"))
-    partial = path.with_name(f".{path.name}.partial")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.partial")
     try:
-        with open(partial, "wb") as raw:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a dump holds all the data
+        with (
+            locked(session.stack, emit, exclusive=False, what="db export"),
+            open(fd, "wb") as raw,
+        ):
             if fmt == "sql.gz":
                 with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as gz:
                     session.adapter.dump(gz, plain_sql=True)  # type: ignore[arg-type]
@@ -809,6 +831,11 @@ def export(session: Session, path: Path, *, emit: Emit) -> int:
 
 
 def import_(session: Session, path: Path, *, snapshot: bool = True, emit: Emit) -> SnapshotInfo | None:
+    with locked(session.stack, emit, exclusive=True, what="db import"):
+        return _import(session, path, snapshot=snapshot, emit=emit)
+
+
+def _import(session: Session, path: Path, *, snapshot: bool, emit: Emit) -> SnapshotInfo | None:
     fmt = check_import_file(path, session.target.engine)
     session.adapter.check_dump(path, fmt)
     snap = take_snapshot(session, reason="before import", emit=emit) if snapshot else None
@@ -829,6 +856,12 @@ def restore(
     stack: Stack, name: str, *, snapshot: bool = True, emit: Emit | None = None
 ) -> tuple[SnapshotInfo, SnapshotInfo | None]:
     sink: Emit = emit or (lambda _e: None)
+    with locked(stack, sink, exclusive=True, what=f"db restore {name}"):
+        return _restore(stack, name, snapshot=snapshot, emit=sink)
+
+
+def _restore(stack: Stack, name: str, *, snapshot: bool, emit: Emit) -> tuple[SnapshotInfo, SnapshotInfo | None]:
+    sink = emit
     store = SnapshotStore(stack.project.root, stack.profile.name)
     info = store.get(name)  # an unknown name fails before the database is started or touched
     store.verify(info)

@@ -46,9 +46,10 @@ def _path(root: Path) -> Path:
 
 
 def begin(root: Path, operation: str, profile: str, snapshot: str | None) -> Operation:
+    from devenv.core.state import ensure_state_dir
+
     op = Operation(operation, profile, snapshot, time.time(), os.getpid())
-    folder = root / ".devenv"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = ensure_state_dir(root)
     tmp = folder / f".{FILE}.{os.getpid()}.partial"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

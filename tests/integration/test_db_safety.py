@@ -287,3 +287,18 @@ def test_a_database_container_killed_under_a_snapshot_is_named(pg_stack: Stack) 
     assert "doomed" not in [p.name for p in snapshot_dir(st).glob("*")]
     assert partial_files(st) == []
     fresh(st)  # brings the stack back for whatever runs next
+
+
+# ------------------------------------------------------------------ 4. concurrent destructive commands
+def test_two_resets_at_once_run_one_after_the_other(pg_stack: Stack) -> None:
+    st = pg_stack
+    fresh(st)
+    first = st.popen_devenv("db", "reset", "--yes", "--no-snapshot")
+    second = st.popen_devenv("db", "reset", "--yes", "--no-snapshot")
+    results = [p.communicate(timeout=240) for p in (first, second)]
+    codes = [first.returncode, second.returncode]
+    errs = [err for _out, err in results]
+    assert codes == [0, 0], errs
+    assert any("waiting for another devenv command on this project" in e for e in errs), errs
+    assert all("Traceback" not in e for e in errs), errs
+    assert tagged(st, "keep") == 0
