@@ -289,7 +289,8 @@ class Adapter(ABC):
     def failure(self, what: str, code: int, detail: str) -> DatabaseError:
         """The error for a failed command; says so when the container itself stopped under it."""
         stopped = self.container_stopped()
-        if stopped is None and code in (137, 143, -1):
+        lost = ("server closed the connection", "terminated abnormally", "Lost connection", "gone away")
+        if stopped is None and (code in (137, 143, -1) or any(s in detail for s in lost)):
             # Killed by a signal: the engine may not have recorded the container's own end yet.
             # Bounded re-check (1 s at most), only on this failure path.
             for _ in range(10):
