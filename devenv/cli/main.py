@@ -14,7 +14,7 @@ from pathlib import Path
 
 from devenv import __version__
 from devenv.cli.output import Output
-from devenv.errors import DevenvError, DockerUnavailableError, ExitCode
+from devenv.errors import DevenvError, DockerUnavailableError, ExitCode, file_access_error
 
 EXIT_CODES_HELP = """exit codes:
   0    ok
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull.fileno(), sys.stdout.fileno())
         return 0
     except Exception as exc:
-        mapped = _map_engine_error(exc)
+        mapped = _map_engine_error(exc) or file_access_error(exc)
         if mapped is not None:
             out.error(mapped)
             _json_error(out, args, type(mapped).__name__, mapped.message, mapped.hint, int(mapped.exit_code))

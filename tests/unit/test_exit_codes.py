@@ -1,0 +1,176 @@
+"""Exit codes and messages for hostile inputs, without Docker: OS errors on the user's files,
+numeric timeouts, project names, invalid compose YAML in ``status``, broken pipes, config paths."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devenv.cli import stack_cmds
+from devenv.cli.main import main
+from devenv.cli.output import Output
+from devenv.core.database import SnapshotInfo, SnapshotStore
+from devenv.errors import ExitCode, FileAccessError, exit_code_for, file_access_error
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DEVENV_PROFILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "DEVENV_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+def write(root: Path, rel: str, text: str = "") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def proj(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A zero-config project folder (the current folder) with one service."""
+    root = tmp_path / "proj"
+    write(root, "compose.yml", "services:\n  db:\n    image: postgres:16\n")
+    monkeypatch.chdir(root)
+    return root
+
+
+def no_bug(err: str) -> None:
+    assert "Traceback" not in err
+    assert "bug in devenv" not in err
+    assert "internal error" not in err
+
+
+def run_status_with(monkeypatch: pytest.MonkeyPatch, handler: Callable[[argparse.Namespace, Output], int]) -> None:
+    """Make ``devenv status`` run ``handler`` (the command's body) instead."""
+    monkeypatch.setattr(stack_cmds, "cmd_status", handler)
+
+
+# ----------------------------------------------------------------- 11: OS errors on the user's files
+def snapshot_info(name: str = "s1") -> SnapshotInfo:
+    return SnapshotInfo(
+        name=name,
+        profile="dev",
+        engine="postgres",
+        database="app",
+        service="db",
+        created=0.0,
+        size=0,
+        file=f"{name}.pgdump",
+        format="pgdump",
+    )
+
+
+def write_snapshot(root: Path, producer: Callable[[Any], None] | None = None) -> Callable[..., int]:
+    def handler(_args: argparse.Namespace, _out: Output) -> int:
+        SnapshotStore(root, "dev").write(snapshot_info(), producer or (lambda out: out.write(b"dump")))
+        return 0
+
+    return handler
+
+
+def test_permission_denied_on_a_user_folder_exits_1_with_path_and_reason(
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Tests run as root, which ignores permissions: the OS error is injected where mkdir raises it.
+    def denied(self: Path, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    run_status_with(monkeypatch, write_snapshot(proj))
+
+    assert main(["status"]) == 1
+
+    err = capsys.readouterr().err
+    assert "Cannot access .devenv/snapshots/dev: Permission denied." in err
+    assert "permissions" in err  # the hint says what to check
+    no_bug(err)
+
+
+@pytest.mark.parametrize(
+    ("in_the_way", "message"),
+    [
+        (".devenv", "Cannot use .devenv/snapshots/dev: Not a directory (a file is where a folder should be)."),
+        (".devenv/snapshots", "Cannot use .devenv/snapshots/dev: Not a directory"),
+        (
+            ".devenv/snapshots/dev",
+            "Cannot create the folder .devenv/snapshots/dev: a file with that name is in the way.",
+        ),
+    ],
+)
+def test_a_file_where_the_snapshots_folder_should_be_exits_1(
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], in_the_way: str, message: str
+) -> None:
+    write(proj, in_the_way, "not a folder\n")
+    run_status_with(monkeypatch, write_snapshot(proj))
+
+    assert main(["status"]) == 1
+
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Move or remove" in err
+    no_bug(err)
+
+
+def test_a_full_disk_exits_1_and_leaves_no_partial_snapshot(
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def disk_full(out: Any) -> None:
+        out.write(b"first chunk")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write() raises: no file name
+
+    run_status_with(monkeypatch, write_snapshot(proj, disk_full))
+
+    assert main(["status"]) == 1
+
+    err = capsys.readouterr().err
+    assert "Cannot write to disk: No space left on device." in err
+    assert "df -h" in err
+    no_bug(err)
+    assert list((proj / ".devenv" / "snapshots" / "dev").iterdir()) == []
+
+
+def test_a_full_disk_with_a_file_name_names_it(
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def handler(_args: argparse.Namespace, _out: Output) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(proj / "export.sql"))
+
+    run_status_with(monkeypatch, handler)
+
+    assert main(["status", "--json"]) == 1
+
+    captured = capsys.readouterr()
+    assert "Cannot write export.sql: No space left on device." in captured.err
+    doc = json.loads(captured.out)
+    assert doc["exit_code"] == 1 and doc["error"]["kind"] == "FileAccessError"
+    no_bug(captured.err)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+        BrokenPipeError(errno.EPIPE, "Broken pipe"),
+        OSError("something odd"),
+        ValueError("not an OS error"),
+    ],
+    ids=["connection", "broken-pipe", "no-errno-no-file", "value-error"],
+)
+def test_other_errors_are_not_file_errors(exc: BaseException) -> None:
+    assert file_access_error(exc) is None
+
+
+def test_file_errors_exit_1() -> None:
+    error = PermissionError(errno.EACCES, "Permission denied", "/x/.devenv")
+    mapped = file_access_error(error)
+    assert isinstance(mapped, FileAccessError) and mapped.path == "/x/.devenv"
+    assert exit_code_for(error) == ExitCode.SERVICE_FAILED == 1
