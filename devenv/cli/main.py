@@ -45,6 +45,34 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    """``up --timeout``: a number of seconds, finite, > 0, at most 24 h."""
+    from devenv.config import seconds_problem
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text[:40]!r}") from None
+    problem = seconds_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text[:40]!r}")
+    return value
+
+
+def _stop_seconds(text: str) -> int:
+    """``down --timeout``: whole seconds Compose waits before killing, 0 (kill at once) to 24 h."""
+    from devenv.config import seconds_problem
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text[:40]!r}") from None
+    problem = seconds_problem(value, zero_ok=True)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text[:40]!r}")
+    return value
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="devenv",
@@ -62,7 +90,7 @@ def build_parser() -> Parser:
     up.add_argument("--build", action="store_true", help="build images before starting")
     up.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=None,
         metavar="SECONDS",
         help="how long to wait for readiness (default: [readiness] timeout, 120)",
@@ -86,7 +114,7 @@ def build_parser() -> Parser:
     down.add_argument("-v", "--volumes", action="store_true", help="also remove named volumes (destroys data)")
     down.add_argument("--yes", action="store_true", help="confirm a destructive operation in a script")
     down.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
-    down.add_argument("--timeout", type=int, default=None, metavar="SECONDS", help="stop timeout")
+    down.add_argument("--timeout", type=_stop_seconds, default=None, metavar="SECONDS", help="stop timeout")
 
     profiles = sub.add_parser("profiles", help="list profiles with their description and files")
     profiles.add_argument("--json", action="store_true")

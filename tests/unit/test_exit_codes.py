@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from devenv.cli import stack_cmds
-from devenv.cli.main import main
+from devenv.cli.main import build_parser, main
 from devenv.cli.output import Output
+from devenv.config import MAX_PROJECT_NAME, MAX_SECONDS, load_project
 from devenv.core.database import SnapshotInfo, SnapshotStore
-from devenv.errors import ExitCode, FileAccessError, exit_code_for, file_access_error
+from devenv.errors import ConfigError, ExitCode, FileAccessError, exit_code_for, file_access_error
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +175,101 @@ def test_file_errors_exit_1() -> None:
     mapped = file_access_error(error)
     assert isinstance(mapped, FileAccessError) and mapped.path == "/x/.devenv"
     assert exit_code_for(error) == ExitCode.SERVICE_FAILED == 1
+
+
+# ------------------------------------------------------------------------------ 11: timeouts
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e308", "0", "-5", str(MAX_SECONDS + 1), "soon"])
+def test_up_timeout_must_be_finite_positive_and_bounded(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["up", f"--timeout={value}"]) == 2
+    err = capsys.readouterr().err
+    assert "argument --timeout" in err
+    assert repr(value) in err
+    no_bug(err)
+
+
+@pytest.mark.parametrize("value", ["-1", str(MAX_SECONDS + 1), "1e308", "inf", "2.5"])
+def test_down_timeout_must_be_whole_seconds_within_a_day(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["down", "--timeout", value]) == 2
+    assert "argument --timeout" in capsys.readouterr().err
+
+
+def test_valid_timeouts_parse() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["up", "--timeout", "0.5"]).timeout == 0.5
+    assert parser.parse_args(["up", "--timeout", str(MAX_SECONDS)]).timeout == MAX_SECONDS
+    assert parser.parse_args(["down", "--timeout", "0"]).timeout == 0  # kill at once, as `compose down -t 0`
+    assert parser.parse_args(["down", "--timeout", "30"]).timeout == 30
+
+
+def test_a_huge_timeout_argument_is_not_echoed_in_full(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["up", "--timeout", "9" * 100_000]) == 2
+    assert len(capsys.readouterr().err) < 1000
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[readiness]\ntimeout = 1e308\n", "readiness.timeout"),
+        (f"[readiness]\ntimeout = {MAX_SECONDS + 1}\n", "readiness.timeout"),
+        ("[readiness]\ntimeout = inf\n", "readiness.timeout"),
+        ("[readiness]\nsettle = 1e300\n", "readiness.settle"),
+        ('[probes.db]\ncmd = "true"\ninterval = 1e308\n', "probes.db.interval"),
+        ('[probes.db]\ncmd = "true"\ntimeout = 1e10\n', "probes.db.timeout"),
+        ("[profiles.dev.readiness]\ntimeout = 1e308\n", "profiles.dev.readiness.timeout"),
+    ],
+)
+def test_config_seconds_are_bounded(
+    proj: Path, toml: str, key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(proj, "devenv.toml", f'[project]\nname = "shop"\n{toml}')
+    with pytest.raises(ConfigError) as info:
+        load_project(proj, environ={})
+    assert info.value.key == key
+    assert key in info.value.message
+    assert "must be" in info.value.message
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert key in err
+    no_bug(err)
+
+
+def test_config_seconds_at_the_bound_are_fine(proj: Path) -> None:
+    write(proj, "devenv.toml", f'[project]\nname = "shop"\n[readiness]\ntimeout = {MAX_SECONDS}\n')
+    assert load_project(proj, environ={}).profiles["default"].readiness.timeout == MAX_SECONDS
+
+
+# --------------------------------------------------------------------------- 11: project names
+def test_a_huge_project_name_in_devenv_toml_is_a_config_error(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(proj, "devenv.toml", f'[project]\nname = "{"a" * 1_000_000}"\n')
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "project.name" in err and f"at most {MAX_PROJECT_NAME}" in err and "1000000 characters" in err
+    assert len(err) < 1000
+    no_bug(err)
+
+
+def test_a_huge_compose_project_name_is_a_config_error(
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "b" * 100_000)
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "COMPOSE_PROJECT_NAME" in err and f"at most {MAX_PROJECT_NAME}" in err
+    assert len(err) < 1000
+    no_bug(err)
+
+
+def test_a_too_long_derived_project_name_is_a_config_error(tmp_path: Path) -> None:
+    root = tmp_path / ("x" * (MAX_PROJECT_NAME + 1))
+    write(root, "compose.yml", "services: {}\n")
+    with pytest.raises(ConfigError, match="name: or the folder name"):
+        load_project(root, environ={})
+    write(root, "devenv.toml", "[project]\n")
+    with pytest.raises(ConfigError, match=r'Set a shorter name = "\.\.\."'):
+        load_project(root, environ={})
+
+
+def test_project_names_up_to_the_limit_are_fine(proj: Path) -> None:
+    write(proj, "devenv.toml", f'[project]\nname = "{"a" * MAX_PROJECT_NAME}"\n')
+    assert load_project(proj, environ={}).name == "a" * MAX_PROJECT_NAME
+    assert load_project(proj.parent / "proj", environ={}).name == "a" * MAX_PROJECT_NAME
