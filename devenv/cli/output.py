@@ -63,7 +63,8 @@ class Output:
     def error(self, error: DevenvError | str, *, prefix: str = "devenv: error: ") -> None:
         if isinstance(error, DevenvError):
             text = error.message
-            if isinstance(error, ConfigError) and error.path and error.path not in text:
+            # Config messages usually name their file already, relative to the project root.
+            if isinstance(error, ConfigError) and error.path and os.path.basename(error.path) not in text:
                 text = f"{error.path}: {text}"
             self.info(self.red(prefix) + text)
             if error.hint:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import json
 import os
 from collections.abc import Callable
@@ -273,3 +274,20 @@ def test_project_names_up_to_the_limit_are_fine(proj: Path) -> None:
     write(proj, "devenv.toml", f'[project]\nname = "{"a" * MAX_PROJECT_NAME}"\n')
     assert load_project(proj, environ={}).name == "a" * MAX_PROJECT_NAME
     assert load_project(proj.parent / "proj", environ={}).name == "a" * MAX_PROJECT_NAME
+
+
+# ------------------------------------------------------------------------- 18: config paths once
+def test_config_errors_name_their_file_once(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(proj, "devenv.toml", '[project]\nnmae = "x"\n')
+    assert main(["status"]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith('devenv: error: devenv.toml: unknown key "project.nmae"'), first
+    assert first.count("devenv.toml") == 1, first
+    assert str(proj) not in first
+
+
+def test_output_error_does_not_repeat_a_path_the_message_names() -> None:
+    out = Output(color=False)
+    out.err = io.StringIO()
+    out.error(ConfigError("profiles/dev.toml: bad key", path="/abs/proj/profiles/dev.toml"))
+    assert out.err.getvalue() == "devenv: error: profiles/dev.toml: bad key\n"
