@@ -19,7 +19,8 @@ from devenv.cli.main import build_parser, main
 from devenv.cli.output import Output
 from devenv.config import MAX_PROJECT_NAME, MAX_SECONDS, load_project
 from devenv.core.database import SnapshotInfo, SnapshotStore
-from devenv.errors import ConfigError, ExitCode, FileAccessError, exit_code_for, file_access_error
+from devenv.core.stack import Stack, declared_services
+from devenv.errors import ComposeFileError, ConfigError, ExitCode, FileAccessError, exit_code_for, file_access_error
 
 
 @pytest.fixture(autouse=True)
@@ -274,6 +275,83 @@ def test_project_names_up_to_the_limit_are_fine(proj: Path) -> None:
     write(proj, "devenv.toml", f'[project]\nname = "{"a" * MAX_PROJECT_NAME}"\n')
     assert load_project(proj, environ={}).name == "a" * MAX_PROJECT_NAME
     assert load_project(proj.parent / "proj", environ={}).name == "a" * MAX_PROJECT_NAME
+
+
+# ------------------------------------------------------------------ 12: status and invalid compose YAML
+class NoEngine:
+    """A reader that fails the test if the engine is asked anything."""
+
+    def containers(self, **_kwargs: Any) -> list[Any]:
+        raise AssertionError("the engine was asked before the compose files were checked")
+
+
+def core_stack(root: Path) -> Stack:
+    project = load_project(root, environ={})
+    stack = Stack(project, project.resolve_profile(None, environ={}))
+    stack._reader = NoEngine()
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("services:\n  x: [unclosed\n", 3, "while parsing a flow sequence on line 2\n    2 |   x: [unclosed"),
+        ("services:\n  a: {image: x}\n   b: 1\n", 3, "    3 |    b: 1"),
+        ("services:\n  a:\n\timage: x\n", 3, "cannot start any token (column 1)"),
+    ],
+    ids=["unclosed", "indentation", "tab"],
+)
+def test_status_reports_invalid_yaml_with_file_and_line(proj: Path, text: str, line: int, fragment: str) -> None:
+    write(proj, "compose.yml", text)
+    with pytest.raises(ComposeFileError) as info:
+        core_stack(proj).status()
+    error = info.value
+    assert error.exit_code == ExitCode.USAGE
+    assert error.message.startswith(f"invalid compose file compose.yml:{line}: invalid YAML: ")
+    assert fragment in error.message
+    assert error.path == str(proj / "compose.yml") and error.line == line
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("- just\n- a list\n", "the top level must be a mapping"),
+        ("services: [a, b]\n", "services must be a mapping"),
+        ("", "the file is empty"),
+    ],
+)
+def test_status_reports_compose_files_compose_rejects(proj: Path, text: str, fragment: str) -> None:
+    write(proj, "compose.yml", text)
+    with pytest.raises(ComposeFileError, match=fragment):
+        core_stack(proj).status()
+
+
+def test_status_reports_a_broken_overlay_by_its_name(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    write(root, "compose.yml", "services:\n  db:\n    image: postgres\n")
+    write(root, "compose.dev.yml", "services:\n  db: [\n")
+    project = load_project(root, environ={})
+    stack = Stack(project, project.profiles["dev"])
+    stack._reader = NoEngine()
+    with pytest.raises(ComposeFileError, match=r"^invalid compose file compose\.dev\.yml:3: "):
+        stack.status()
+
+
+def test_status_reads_compose_tags_and_non_utf8_is_an_error(proj: Path) -> None:
+    write(proj, "compose.yml", "services:\n  db:\n    image: x\n    ports: !reset []\n  api: !override\n    image: y\n")
+    assert declared_services([proj / "compose.yml"], strict=True) == ["db", "api"]
+    (proj / "compose.yml").write_bytes(b"services:\n  caf\xe9: {}\n")
+    with pytest.raises(ComposeFileError, match=r"compose\.yml:2: not valid UTF-8"):
+        declared_services([proj / "compose.yml"], strict=True, root=proj)
+
+
+def test_status_command_exits_2_on_invalid_yaml(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(proj, "compose.yml", "services:\n  x: [unclosed\n")
+    assert main(["status"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "devenv: error: invalid compose file compose.yml:3: invalid YAML" in captured.err
+    no_bug(captured.err)
 
 
 # ------------------------------------------------------------------------- 18: config paths once
