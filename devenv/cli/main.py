@@ -173,11 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.info("devenv: interrupted")
         return int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
-        # stdout closed early (e.g. `devenv logs | head`): not an error.
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError as exc:
+        return _broken_pipe(out, args, exc)
     except Exception as exc:
         mapped = _map_engine_error(exc) or file_access_error(exc)
         if mapped is not None:
@@ -210,6 +207,24 @@ def _json_error(out: Output, args: argparse.Namespace, kind: str, message: str, 
             "error": {"kind": kind, "message": message, "hint": hint},
         }
     )
+
+
+def _broken_pipe(out: Output, args: argparse.Namespace, exc: BrokenPipeError) -> int:
+    """A broken pipe ended the command: fine when it is stdout's reader that had enough.
+
+    Output discards a closed stdout by itself, so commands run to their end and return their real
+    exit code; only a command that stops on purpose when its reader leaves (`devenv logs | head`)
+    gets here with stdout closed. Any other pipe (to a child process) breaking is a failure.
+    """
+    from devenv.cli.output import reader_gone
+
+    if out.stdout_closed or reader_gone(out.out):
+        out.discard_stdout()
+        return int(ExitCode.OK)
+    broken = DevenvError(f"A pipe to another process closed early ({exc.strerror or exc}); the command did not finish.")
+    out.error(broken)
+    _json_error(out, args, "BrokenPipe", broken.message, None, int(broken.exit_code))
+    return int(broken.exit_code)
 
 
 def _map_engine_error(exc: Exception) -> DevenvError | None:

@@ -295,9 +295,12 @@ def cmd_logs(args: argparse.Namespace, out: Output) -> int:
         out.out.write(f"{prefix} {stamp}{text}\n")
 
     if not args.follow:
-        for line in recent_logs(stack.api, stack.name, args.services or None, tail=args.tail):
-            emit(line.service, line.text, line.timestamp)
-        out.out.flush()
+        try:
+            for line in recent_logs(stack.api, stack.name, args.services or None, tail=args.tail):
+                emit(line.service, line.text, line.timestamp)
+            out.out.flush()
+        except BrokenPipeError:  # `devenv logs | head`: the reader had enough; the logs were fine
+            out.discard_stdout()
         return 0
     follower = LogFollower(stack.api, stack.name, args.services or None, tail=args.tail)
     try:
@@ -306,6 +309,8 @@ def cmd_logs(args: argparse.Namespace, out: Output) -> int:
             out.out.flush()
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:  # `devenv logs -f | head`: stop following
+        out.discard_stdout()
     finally:
         follower.close()
     return 0

@@ -4,11 +4,13 @@ numeric timeouts, project names, invalid compose YAML in ``status``, broken pipe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import io
 import json
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -352,6 +354,87 @@ def test_status_command_exits_2_on_invalid_yaml(proj: Path, capsys: pytest.Captu
     assert captured.out == ""
     assert "devenv: error: invalid compose file compose.yml:3: invalid YAML" in captured.err
     no_bug(captured.err)
+
+
+# ---------------------------------------------------------------------------------- 14: broken pipes
+@contextlib.contextmanager
+def closed_stdout() -> Iterator[None]:
+    """sys.stdout is a pipe whose reader already left (`devenv ... | head -0`).
+
+    Used inside the test body: pytest's own capture sets sys.stdout again when a test starts.
+    """
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    stream = io.TextIOWrapper(io.FileIO(write_fd, "w"), encoding="utf-8")
+    saved = sys.stdout
+    sys.stdout = stream
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+        with contextlib.suppress(BrokenPipeError):
+            stream.close()
+
+
+def test_a_closed_stdout_does_not_hide_a_failure(proj: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def migrate_like(_args: argparse.Namespace, out: Output) -> int:
+        out.print("INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.")
+        out.print("more output")
+        return int(ExitCode.SERVICE_FAILED)  # the command itself failed after printing
+
+    run_status_with(monkeypatch, migrate_like)
+    with closed_stdout():
+        assert main(["status"]) == 1
+
+
+def test_a_closed_stdout_keeps_the_error_of_a_json_document(
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devenv.errors import WaitTimeoutError
+
+    def fails(_args: argparse.Namespace, out: Output) -> int:
+        raise WaitTimeoutError("timed out waiting for db")
+
+    run_status_with(monkeypatch, fails)
+    with closed_stdout():
+        assert main(["status", "--json"]) == 124
+    assert "timed out waiting for db" in capsys.readouterr().err
+
+
+def test_a_command_stopped_by_its_reader_is_fine(proj: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def logs_like(_args: argparse.Namespace, out: Output) -> int:
+        while True:  # writes straight to stdout, as `devenv logs` does, until the reader leaves
+            out.out.write("line\n")
+            out.out.flush()
+
+    run_status_with(monkeypatch, logs_like)
+    with closed_stdout():
+        assert main(["status"]) == 0
+
+
+def test_a_broken_pipe_to_a_child_process_is_a_failure(
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def child_died(_args: argparse.Namespace, _out: Output) -> int:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    run_status_with(monkeypatch, child_died)
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert "A pipe to another process closed early (Broken pipe)" in err
+    no_bug(err)
+
+
+def test_output_discards_a_closed_stderr_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    err = io.TextIOWrapper(io.FileIO(write_fd, "w"), encoding="utf-8")
+    out = Output(color=False)
+    out.err = err
+    out.info("progress")
+    out.info("more progress")
+    assert out.stderr_closed
+    err.close()  # fd now points at /dev/null: closing flushes without error
 
 
 # ------------------------------------------------------------------------- 18: config paths once
