@@ -208,6 +208,21 @@ class Project:
     profiles: Mapping[str, Profile]
     zero_config: bool
 
+    def files_outside_root(self, profile: Profile | None = None) -> list[tuple[str, Path]]:
+        """``(kind, path)`` of the compose and env files outside the project root, each once.
+
+        ``kind`` is ``"compose file"`` or ``"env file"``; ``profile`` limits them to one profile's
+        files. Legitimate (a monorepo's shared files), but worth a warning: the project folder
+        alone no longer describes the stack.
+        """
+        found: dict[Path, str] = {}
+        for p in [profile] if profile is not None else list(self.profiles.values()):
+            for kind, paths in (("compose file", p.compose_files), ("env file", p.env_files)):
+                for path in paths:
+                    if path not in found and not _is_below(path, self.root):
+                        found[path] = kind
+        return [(kind, path) for path, kind in found.items()]
+
     def resolve_profile(self, requested: str | None = None, environ: Mapping[str, str] | None = None) -> Profile:
         """Pick the profile to use.
 
@@ -349,6 +364,14 @@ def _kind(path: Path) -> str | None:
 
 def _is_file(path: Path) -> bool:
     return _kind(path) == "file"
+
+
+def _is_below(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
 
 
 def _display(path: Path, root: Path) -> str:

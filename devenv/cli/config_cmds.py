@@ -14,9 +14,11 @@ MASK = "********"
 
 
 def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
+    from devenv.cli.stack_cmds import warn_outside_root
     from devenv.config import load_project
 
     project = load_project(args.project_dir)
+    warn_outside_root(out, project)
     try:
         current = project.resolve_profile(None).name
     except Exception:
@@ -81,7 +83,7 @@ def mask_secrets(value: Any, key: str = "") -> Any:
 def cmd_config(args: argparse.Namespace, out: Output) -> int:
     from devenv.cli.stack_cmds import load_stack
 
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     data = stack.config_json()
     if not args.show_secrets:
         data = mask_secrets(data)

@@ -97,7 +97,7 @@ def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
     from devenv.errors import ServiceFailedError
 
     action = args.migrate_action or "up"
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     renderer = MigrateRenderer(out)
 
     def document(**fields: Any) -> dict[str, Any]:

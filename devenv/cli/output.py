@@ -81,6 +81,10 @@ class Output:
             self.stderr_closed = True
             _discard(self.err)
 
+    def warn(self, text: str) -> None:
+        """A warning on stderr (never on stdout, also with ``--json``)."""
+        self.info(self.yellow("devenv: warning: ") + text)
+
     def json(self, document: Any) -> None:
         self.write_out(json.dumps(document, indent=2, default=str) + "\n")
 

@@ -31,7 +31,7 @@ OUTCOME_EXIT = {
 SYMBOL = {Readiness.READY: "✔", Readiness.FAILED: "✘", Readiness.WAITING: "…", Readiness.PENDING: "·"}
 
 
-def load_stack(args: argparse.Namespace) -> Any:
+def load_stack(args: argparse.Namespace, out: Output | None = None) -> Any:
     from devenv.config import load_project
     from devenv.core.stack import Stack
 
@@ -39,7 +39,19 @@ def load_stack(args: argparse.Namespace) -> Any:
     args.ctx_project = project.name  # for --json error documents (devenv.cli.main)
     profile = project.resolve_profile(getattr(args, "profile", None))
     args.ctx_profile = profile.name
+    warn_outside_root(out or Output(), project, profile)
     return Stack(project, profile)
+
+
+def warn_outside_root(out: Output, project: Any, profile: Any = None) -> None:
+    """One warning on stderr per compose or env file outside the project root (not an error)."""
+    import os
+
+    for kind, path in project.files_outside_root(profile):
+        out.warn(
+            f"{kind} {os.path.relpath(path, project.root)} ({path}) is outside the project root {project.root}; "
+            "the project folder alone does not describe the stack."
+        )
 
 
 # ----------------------------------------------------------------------------------------- up
@@ -136,7 +148,7 @@ class UpRenderer:
 def cmd_up(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.stack import up
 
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     renderer = UpRenderer(out, live=out.err_tty and not args.json)
     out.info(
         out.bold(f"devenv up: project {stack.name}, profile {stack.profile.name}")
@@ -226,7 +238,7 @@ def render_failure(out: Output, f: Failure) -> None:
 
 # -------------------------------------------------------------------------------------- status
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     if args.services:
         check_declared(stack, args.services)
     statuses: list[ServiceStatus] = stack.status(args.services or None)
@@ -281,7 +293,7 @@ def check_declared(stack: Any, services: list[str]) -> None:
 def cmd_logs(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.logs import LogFollower, recent_logs
 
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     if args.services:
         check_declared(stack, args.services)
     palette = ["36", "33", "35", "32", "34", "91", "96", "93"]
@@ -342,7 +354,7 @@ def confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> N
 def cmd_down(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.models import ComposeOutput as _CO
 
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     if args.volumes:
         confirm(args, out, stack, "remove the volumes of project " + stack.name)
 

@@ -452,3 +452,53 @@ def test_output_error_does_not_repeat_a_path_the_message_names() -> None:
     out.err = io.StringIO()
     out.error(ConfigError("profiles/dev.toml: bad key", path="/abs/proj/profiles/dev.toml"))
     assert out.err.getvalue() == "devenv: error: profiles/dev.toml: bad key\n"
+
+
+# --------------------------------------------------------------- 18: files outside the project root
+@pytest.fixture
+def monorepo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "repo" / "services" / "shop"
+    write(tmp_path / "repo", "shared/compose.yml", "services:\n  db:\n    image: postgres\n")
+    write(tmp_path / "repo", "shared/.env", "A=1\n")
+    write(root, "compose.dev.yml", "services:\n  db:\n    ports: ['5432:5432']\n")
+    write(
+        root,
+        "devenv.toml",
+        '[project]\nname = "shop"\ncompose_files = ["../../shared/compose.yml"]\n',
+    )
+    write(root, "profiles/dev.toml", 'compose_files = ["compose.dev.yml"]\nenv_files = ["../../shared/.env"]\n')
+    write(root, "profiles/ci.toml", 'env_files = ["../../shared/.env"]\n')
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_files_outside_the_project_root_warn_once(monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles"]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("devenv: warning: ")]
+    assert warnings == [
+        f"devenv: warning: compose file ../../shared/compose.yml ({monorepo.parent.parent / 'shared/compose.yml'}) "
+        f"is outside the project root {monorepo}; the project folder alone does not describe the stack.",
+        f"devenv: warning: env file ../../shared/.env ({monorepo.parent.parent / 'shared/.env'}) "
+        f"is outside the project root {monorepo}; the project folder alone does not describe the stack.",
+    ]
+
+
+def test_outside_root_warnings_stay_off_json_stdout(monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles", "--json"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)
+    assert "devenv: warning" not in captured.out
+    assert captured.err.count("devenv: warning: ") == 2
+
+
+def test_outside_root_warnings_only_for_the_profile_in_use(monorepo: Path) -> None:
+    project = load_project(monorepo, environ={})
+    assert [kind for kind, _ in project.files_outside_root(project.profiles["default"])] == ["compose file"]
+    assert [kind for kind, _ in project.files_outside_root(project.profiles["dev"])] == ["compose file", "env file"]
+
+
+def test_files_inside_the_root_do_not_warn(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(proj, "devenv.toml", '[project]\nname = "shop"\ncompose_files = ["./sub/../compose.yml"]\n')
+    assert main(["profiles"]) == 0
+    assert "warning" not in capsys.readouterr().err
