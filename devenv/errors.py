@@ -179,6 +179,18 @@ def _shown(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def _file_in_the_way(path: str) -> str | None:
+    """The nearest existing part of ``path`` (itself or a parent) that is not a folder."""
+    current = os.path.abspath(path)
+    while True:
+        if os.path.lexists(current) and not os.path.isdir(current):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
 def file_access_error(exc: BaseException) -> FileAccessError | None:
     """A :class:`FileAccessError` for an OS error on a file or the disk, else ``None``.
 
@@ -219,8 +231,13 @@ def file_access_error(exc: BaseException) -> FileAccessError | None:
         message = f"Cannot write {shown}: {reason}."
         hint = "Run devenv where the project folder is writable."
     elif code == errno.ENOTDIR:
-        message = f"Cannot use {shown}: {reason} (a file is where a folder should be)."
-        hint = "Move or remove the file in the way (devenv needs a folder there), then try again."
+        blocker = _file_in_the_way(path)
+        if blocker is not None:
+            message = f"Cannot use {shown}: {_shown(blocker)} is a file, not a folder."
+            hint = f"Move or remove {_shown(blocker)} (devenv needs a folder there), then try again."
+        else:
+            message = f"Cannot use {shown}: {reason} (a file is where a folder should be)."
+            hint = "Move or remove the file in the way (devenv needs a folder there), then try again."
     elif code == errno.EEXIST and os.path.lexists(path) and not os.path.isdir(path):
         message = f"Cannot create the folder {shown}: a file with that name is in the way."
         hint = "Move or remove that file (devenv needs a folder there), then try again."

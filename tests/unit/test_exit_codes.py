@@ -103,8 +103,8 @@ def test_permission_denied_on_a_user_folder_exits_1_with_path_and_reason(
 @pytest.mark.parametrize(
     ("in_the_way", "message"),
     [
-        (".devenv", "Cannot use .devenv/snapshots/dev: Not a directory (a file is where a folder should be)."),
-        (".devenv/snapshots", "Cannot use .devenv/snapshots/dev: Not a directory"),
+        (".devenv", "Cannot use .devenv/snapshots/dev: .devenv is a file, not a folder."),
+        (".devenv/snapshots", "Cannot use .devenv/snapshots/dev: .devenv/snapshots is a file, not a folder."),
         (
             ".devenv/snapshots/dev",
             "Cannot create the folder .devenv/snapshots/dev: a file with that name is in the way.",
