@@ -316,6 +316,13 @@ def load_project(start: Path | None = None, environ: Mapping[str, str] | None = 
                 f"cannot read the current folder: {exc.strerror or exc}",
                 hint="cd into your project folder and try again.",
             ) from None
+    if _kind(_absolute(start)) is None:
+        # Discovery would quietly walk up from a folder that is not there (`devenv -C typo status`).
+        raise ConfigError(
+            f"{start} does not exist (or cannot be read)",
+            path=str(_absolute(start)),
+            hint="Give an existing project folder with -C / --project-dir.",
+        )
     root, config_file = _discover(_absolute(start))
     if config_file is not None:
         return _load_configured(root, config_file)

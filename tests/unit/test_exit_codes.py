@@ -437,6 +437,15 @@ def test_output_discards_a_closed_stderr_too(monkeypatch: pytest.MonkeyPatch) ->
     err.close()  # fd now points at /dev/null: closing flushes without error
 
 
+# ---------------------------------------------------------------------------------- a missing -C
+def test_a_project_dir_that_does_not_exist_is_a_usage_error(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Discovery used to walk up from the missing folder and run against the project above it.
+    assert main(["-C", str(proj / "typo"), "status"]) == 2
+    err = capsys.readouterr().err
+    assert f"{proj / 'typo'} does not exist" in err
+    no_bug(err)
+
+
 # ------------------------------------------------------------------------- 18: config paths once
 def test_config_errors_name_their_file_once(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(proj, "devenv.toml", '[project]\nnmae = "x"\n')
