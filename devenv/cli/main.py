@@ -18,9 +18,10 @@ from devenv.errors import DevenvError, DockerUnavailableError, ExitCode, file_ac
 
 EXIT_CODES_HELP = """exit codes:
   0    ok
-  1    a service failed (exited, unhealthy, restart loop, port taken) or a compose command failed
+  1    a service failed (exited, unhealthy, restart loop, port taken) or a compose command failed,
+       or an OS error on your files (permission denied, a file in the way, disk full)
   2    usage or config error (unknown profile/service, bad TOML, unknown key, invalid compose file,
-       missing confirmation)
+       out-of-range timeout, missing confirmation)
   3    Docker engine unreachable, or Compose v2 missing
   70   internal error (a bug in devenv: DEVENV_DEBUG=1 shows the traceback)
   124  timed out waiting for services
