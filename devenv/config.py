@@ -34,6 +34,8 @@ __all__ = [
     "COMPOSE_FILE_NAMES",
     "COMPOSE_OVERRIDE_FILE_NAMES",
     "CONFIG_FILE_NAME",
+    "MAX_PROJECT_NAME",
+    "MAX_SECONDS",
     "DatabaseConfig",
     "MigrationsConfig",
     "Probe",
@@ -44,6 +46,7 @@ __all__ = [
     "find_project_root",
     "load_project",
     "normalize_project_name",
+    "seconds_problem",
 ]
 
 CONFIG_FILE_NAME = "devenv.toml"
@@ -73,6 +76,12 @@ _OVERLAY_RE = re.compile(r"(docker-compose|compose)\.(.+)\.(yaml|yml)")
 _TOML_LOCATION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END_RE = re.compile(r"\s*\(at end of document\)\s*$")
 _PROJECT_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+# The upper bound of every timeout and interval (config and command line): 24 h.
+MAX_SECONDS = 86400
+# Compose accepts longer project names, but they end up in container, network, volume and image
+# names, where the engine's and the file system's limits (255) are near.
+MAX_PROJECT_NAME = 100
 
 # Allowed keys, in the order they are listed in error messages.
 _TOP_KEYS = ("project", "readiness", "probes", "database", "migrations", "seed", "profiles")
@@ -199,6 +208,21 @@ class Project:
     profiles: Mapping[str, Profile]
     zero_config: bool
 
+    def files_outside_root(self, profile: Profile | None = None) -> list[tuple[str, Path]]:
+        """``(kind, path)`` of the compose and env files outside the project root, each once.
+
+        ``kind`` is ``"compose file"`` or ``"env file"``; ``profile`` limits them to one profile's
+        files. Legitimate (a monorepo's shared files), but worth a warning: the project folder
+        alone no longer describes the stack.
+        """
+        found: dict[Path, str] = {}
+        for p in [profile] if profile is not None else list(self.profiles.values()):
+            for kind, paths in (("compose file", p.compose_files), ("env file", p.env_files)):
+                for path in paths:
+                    if path not in found and not _is_below(path, self.root):
+                        found[path] = kind
+        return [(kind, path) for path, kind in found.items()]
+
     def resolve_profile(self, requested: str | None = None, environ: Mapping[str, str] | None = None) -> Profile:
         """Pick the profile to use.
 
@@ -251,7 +275,25 @@ def normalize_project_name(name: str) -> str:
             f"project name {_q(name)} has no usable characters: a Compose project name needs "
             "lowercase letters, digits, '_' or '-', starting with a letter or digit"
         )
+    too_long = _name_too_long(normalized)
+    if too_long is not None:
+        raise ConfigError(f"project name {_q(name)} {too_long}")
     return normalized
+
+
+def seconds_problem(value: float, *, zero_ok: bool = False) -> str | None:
+    """Why ``value`` is not a usable number of seconds, or ``None`` when it is.
+
+    Usable: finite, greater than 0 (or equal with ``zero_ok``) and at most :data:`MAX_SECONDS`,
+    so that a deadline built from it stays within the clock's and ``select()``'s range.
+    """
+    if not math.isfinite(value):
+        return f"must be a finite number {'of 0 or more' if zero_ok else 'greater than 0'}"
+    if value < 0 or (value == 0 and not zero_ok):
+        return f"must be a number {'of 0 or more' if zero_ok else 'greater than 0'}"
+    if value > MAX_SECONDS:
+        return f"must be at most {MAX_SECONDS} seconds (24 h)"
+    return None
 
 
 def find_project_root(start: Path) -> Path:
@@ -274,6 +316,13 @@ def load_project(start: Path | None = None, environ: Mapping[str, str] | None = 
                 f"cannot read the current folder: {exc.strerror or exc}",
                 hint="cd into your project folder and try again.",
             ) from None
+    if _kind(_absolute(start)) is None:
+        # Discovery would quietly walk up from a folder that is not there (`devenv -C typo status`).
+        raise ConfigError(
+            f"{start} does not exist (or cannot be read)",
+            path=str(_absolute(start)),
+            hint="Give an existing project folder with -C / --project-dir.",
+        )
     root, config_file = _discover(_absolute(start))
     if config_file is not None:
         return _load_configured(root, config_file)
@@ -324,6 +373,14 @@ def _is_file(path: Path) -> bool:
     return _kind(path) == "file"
 
 
+def _is_below(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
 def _display(path: Path, root: Path) -> str:
     try:
         rel = os.path.relpath(path, root)
@@ -335,6 +392,16 @@ def _display(path: Path, root: Path) -> str:
 def _normalize_or_none(name: str) -> str | None:
     kept = "".join(c for c in name.lower() if c in _PROJECT_NAME_CHARS).lstrip("_-")
     return kept or None
+
+
+def _name_too_long(name: str) -> str | None:
+    """Why a normalized project name is too long, or ``None``."""
+    if len(name) <= MAX_PROJECT_NAME:
+        return None
+    return (
+        f"is {len(name)} characters long; devenv allows at most {MAX_PROJECT_NAME} (it becomes part of "
+        "container, network, volume and image names)"
+    )
 
 
 def _describe(value: object) -> str:
@@ -534,8 +601,9 @@ class _Table:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.type_error(name, "a number of seconds", value)
-        if not math.isfinite(value) or value <= 0:
-            raise self.type_error(name, "a number greater than 0", value)
+        problem = seconds_problem(value)
+        if problem is not None:
+            raise self.error(name, f"{self.dotted(name)} {problem}, got {_describe(value)}")
         return float(value)
 
     def string_list(self, name: str) -> list[str] | None:
@@ -883,6 +951,9 @@ def _load_configured(root: Path, config_file: Path) -> Project:
                 f"project.name {_q(explicit_name)} has no usable characters: a Compose project name "
                 "needs lowercase letters, digits, '_' or '-', starting with a letter or digit",
             )
+        too_long = _name_too_long(name)
+        if too_long is not None:
+            raise project.error("name", f"project.name {_q(explicit_name)} {too_long}")
     else:
         name = _name_from_compose_files(base_files) or _normalize_or_none(root.name)
         if name is None:
@@ -890,6 +961,14 @@ def _load_configured(root: Path, config_file: Path) -> Project:
                 f"cannot derive a Compose project name from the folder name {_q(root.name)}",
                 ("project", "name"),
                 hint='Set name = "..." in the [project] table.',
+            )
+        too_long = _name_too_long(name)
+        if too_long is not None:
+            raise src.error(
+                f"the Compose project name derived from the compose files' name: or the folder name, {_q(name)}, "
+                f"{too_long}",
+                ("project", "name"),
+                hint='Set a shorter name = "..." in the [project] table.',
             )
 
     default_profile = project.string("default_profile")
@@ -1027,6 +1106,13 @@ def _zero_config_name(root: Path, base_file: Path, environ: Mapping[str, str]) -
                 path=str(root / ".env") if origin.endswith(".env") else None,
                 key="COMPOSE_PROJECT_NAME",
             )
+        too_long = _name_too_long(normalized)
+        if too_long is not None:
+            raise ConfigError(
+                f"{origin} {_q(from_env)} {too_long}",
+                path=str(root / ".env") if origin.endswith(".env") else None,
+                key="COMPOSE_PROJECT_NAME",
+            )
         return normalized
     name = _name_from_compose_files([base_file]) or _normalize_or_none(root.name)
     if name is None:
@@ -1035,6 +1121,15 @@ def _zero_config_name(root: Path, base_file: Path, environ: Mapping[str, str]) -
             path=str(base_file),
             key="name",
             hint=f"Add a top-level name: to {base_file.name}, or set COMPOSE_PROJECT_NAME.",
+        )
+    too_long = _name_too_long(name)
+    if too_long is not None:
+        raise ConfigError(
+            f"the Compose project name derived from {base_file.name}'s name: or the folder name, {_q(name)}, "
+            f"{too_long}",
+            path=str(base_file),
+            key="name",
+            hint=f"Add a shorter top-level name: to {base_file.name}, or set COMPOSE_PROJECT_NAME.",
         )
     return name
 

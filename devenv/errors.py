@@ -4,7 +4,9 @@ Exit codes are an API (documented in README.md):
 
 ====  =======================================================================
 0     ok
-1     a service failed: exited, unhealthy, restart loop, port taken, compose error
+1     a service failed: exited, unhealthy, restart loop, port taken, compose error;
+      or the environment failed: an OS error on the user's files (permission denied, a file
+      where a folder should be, disk full)
 2     usage or config error: unknown profile/service, bad TOML, unknown key,
       invalid compose file, missing confirmation for a destructive operation
 3     Docker engine unreachable, or Compose v2 missing
@@ -17,6 +19,8 @@ Exit codes are an API (documented in README.md):
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import IntEnum
 
 
@@ -137,9 +141,128 @@ def interrupt_code(exc: BaseException) -> ExitCode:
     return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
 
 
+class FileAccessError(DevenvError):
+    """An OS error on the user's files (``.devenv/``, exports, the project's own files).
+
+    The environment failed, not devenv: exit 1, with the path and the OS's reason.
+    """
+
+    exit_code = ExitCode.SERVICE_FAILED
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+# errno values that say something about the user's files or disk, never about devenv's logic.
+_FILE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "EACCES",
+        "EPERM",
+        "ENOSPC",
+        "EDQUOT",
+        "EFBIG",
+        "EROFS",
+        "ENOTDIR",
+        "EISDIR",
+        "EEXIST",
+        "ENOENT",
+        "ENAMETOOLONG",
+        "ELOOP",
+        "EIO",
+        "EMFILE",
+        "ENFILE",
+        "ETXTBSY",
+    )
+    if hasattr(errno, name)
+)
+_DISK_FULL = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, n))
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the current folder when it is below it, else as it is."""
+    try:
+        rel = os.path.relpath(path)
+    except (OSError, ValueError):
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _file_in_the_way(path: str) -> str | None:
+    """The nearest existing part of ``path`` (itself or a parent) that is not a folder."""
+    current = os.path.abspath(path)
+    while True:
+        if os.path.lexists(current) and not os.path.isdir(current):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def file_access_error(exc: BaseException) -> FileAccessError | None:
+    """A :class:`FileAccessError` for an OS error on a file or the disk, else ``None``.
+
+    Connection errors (the Docker socket, HTTP) and broken pipes are not file errors; an
+    :class:`OSError` counts when it names a file or its errno is about files or disks.
+    """
+    if not isinstance(exc, OSError) or isinstance(exc, (BrokenPipeError, ConnectionError, TimeoutError)):
+        return None
+    code = exc.errno
+    filename = exc.filename
+    if code not in _FILE_ERRNOS and filename is None:
+        return None
+    reason = exc.strerror or (os.strerror(code) if code else str(exc))
+    if filename is None:
+        if code in _DISK_FULL:
+            return FileAccessError(
+                f"Cannot write to disk: {reason}.",
+                hint="Free some space on the file system of the project (`df -h .` shows it), then try again.",
+            )
+        return FileAccessError(
+            f"A file operation failed: {reason}.", hint="Check the project folder and its .devenv folder."
+        )
+    path = os.fsdecode(filename) if isinstance(filename, (str, bytes, os.PathLike)) else str(filename)
+    shown = _shown(path)
+    if exc.filename2 is not None:
+        shown += f" (to {_shown(os.fsdecode(exc.filename2))})"
+    hint: str
+    if code in (errno.EACCES, errno.EPERM):
+        message = f"Cannot access {shown}: {reason}."
+        hint = (
+            f"Check the owner and permissions of {_shown(path)} and of the folders above it "
+            f"(`ls -ld {_shown(path)}`); files written by containers may belong to root."
+        )
+    elif code in _DISK_FULL:
+        message = f"Cannot write {shown}: {reason}."
+        hint = f"Free some space on that file system (`df -h {_shown(os.path.dirname(path) or '.')}`), then try again."
+    elif code == errno.EROFS:
+        message = f"Cannot write {shown}: {reason}."
+        hint = "Run devenv where the project folder is writable."
+    elif code == errno.ENOTDIR:
+        blocker = _file_in_the_way(path)
+        if blocker is not None:
+            message = f"Cannot use {shown}: {_shown(blocker)} is a file, not a folder."
+            hint = f"Move or remove {_shown(blocker)} (devenv needs a folder there), then try again."
+        else:
+            message = f"Cannot use {shown}: {reason} (a file is where a folder should be)."
+            hint = "Move or remove the file in the way (devenv needs a folder there), then try again."
+    elif code == errno.EEXIST and os.path.lexists(path) and not os.path.isdir(path):
+        message = f"Cannot create the folder {shown}: a file with that name is in the way."
+        hint = "Move or remove that file (devenv needs a folder there), then try again."
+    else:
+        message = f"Cannot access {shown}: {reason}."
+        hint = "Check that path, then try again."
+    return FileAccessError(message, path=path, hint=hint)
+
+
 def exit_code_for(error: BaseException) -> ExitCode:
     if isinstance(error, DevenvError):
         return error.exit_code
     if isinstance(error, KeyboardInterrupt):
         return interrupt_code(error)
+    mapped = file_access_error(error)
+    if mapped is not None:
+        return mapped.exit_code
     return ExitCode.INTERNAL

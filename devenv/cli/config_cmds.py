@@ -9,9 +9,11 @@ from devenv.cli.output import Output, table
 
 
 def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
+    from devenv.cli.stack_cmds import warn_outside_root
     from devenv.config import load_project
 
     project = load_project(args.project_dir)
+    warn_outside_root(out, project)
     try:
         current = project.resolve_profile(None).name
     except Exception:
@@ -59,7 +61,7 @@ def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
 def cmd_config(args: argparse.Namespace, out: Output) -> int:
     from devenv.cli.stack_cmds import load_stack
 
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     data = stack.config_json()
     if not args.show_secrets:
         from devenv.core.secrets import mask_config

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from devenv import __version__
 from devenv.cli.output import Output
-from devenv.errors import DevenvError, DockerUnavailableError, ExitCode, Terminated, interrupt_code
+from devenv.errors import DevenvError, DockerUnavailableError, ExitCode, Terminated, file_access_error, interrupt_code
 
 EXIT_CODES_HELP = """exit codes:
   0    ok
-  1    a service failed (exited, unhealthy, restart loop, port taken) or a compose command failed
+  1    a service failed (exited, unhealthy, restart loop, port taken) or a compose command failed,
+       or an OS error on your files (permission denied, a file in the way, disk full)
   2    usage or config error (unknown profile/service, bad TOML, unknown key, invalid compose file,
-       missing confirmation)
+       out-of-range timeout, missing confirmation)
   3    Docker engine unreachable, or Compose v2 missing
   70   internal error (a bug in devenv: DEVENV_DEBUG=1 shows the traceback)
   124  timed out waiting for services
@@ -47,6 +48,34 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    """``up --timeout``: a number of seconds, finite, > 0, at most 24 h."""
+    from devenv.config import seconds_problem
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text[:40]!r}") from None
+    problem = seconds_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text[:40]!r}")
+    return value
+
+
+def _stop_seconds(text: str) -> int:
+    """``down --timeout``: whole seconds Compose waits before killing, 0 (kill at once) to 24 h."""
+    from devenv.config import seconds_problem
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text[:40]!r}") from None
+    problem = seconds_problem(value, zero_ok=True)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text[:40]!r}")
+    return value
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="devenv",
@@ -64,7 +93,7 @@ def build_parser() -> Parser:
     up.add_argument("--build", action="store_true", help="build images before starting")
     up.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=None,
         metavar="SECONDS",
         help="how long to wait for readiness (default: [readiness] timeout, 120)",
@@ -95,7 +124,7 @@ def build_parser() -> Parser:
     down.add_argument("-v", "--volumes", action="store_true", help="also remove named volumes (destroys data)")
     down.add_argument("--yes", action="store_true", help="confirm a destructive operation in a script")
     down.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
-    down.add_argument("--timeout", type=int, default=None, metavar="SECONDS", help="stop timeout")
+    down.add_argument("--timeout", type=_stop_seconds, default=None, metavar="SECONDS", help="stop timeout")
 
     profiles = sub.add_parser("profiles", help="list profiles with their description and files")
     profiles.add_argument("--json", action="store_true")
@@ -182,13 +211,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         out.info("devenv: terminated (SIGTERM)" if code == ExitCode.TERMINATED else "devenv: interrupted")
         _json_error(out, args, "Interrupted", "interrupted", None, int(code))
         return int(code)
-    except BrokenPipeError:
-        # stdout closed early (e.g. `devenv logs | head`): not an error.
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError as exc:
+        return _broken_pipe(out, args, exc)
     except Exception as exc:
-        mapped = _map_engine_error(exc)
+        mapped = _map_engine_error(exc) or file_access_error(exc)
         if mapped is not None:
             out.error(mapped)
             _json_error(out, args, type(mapped).__name__, mapped.message, mapped.hint, int(mapped.exit_code))
@@ -219,6 +245,24 @@ def _json_error(out: Output, args: argparse.Namespace, kind: str, message: str, 
             "error": {"kind": kind, "message": message, "hint": hint},
         }
     )
+
+
+def _broken_pipe(out: Output, args: argparse.Namespace, exc: BrokenPipeError) -> int:
+    """A broken pipe ended the command: fine when it is stdout's reader that had enough.
+
+    Output discards a closed stdout by itself, so commands run to their end and return their real
+    exit code; only a command that stops on purpose when its reader leaves (`devenv logs | head`)
+    gets here with stdout closed. Any other pipe (to a child process) breaking is a failure.
+    """
+    from devenv.cli.output import reader_gone
+
+    if out.stdout_closed or reader_gone(out.out):
+        out.discard_stdout()
+        return int(ExitCode.OK)
+    broken = DevenvError(f"A pipe to another process closed early ({exc.strerror or exc}); the command did not finish.")
+    out.error(broken)
+    _json_error(out, args, "BrokenPipe", broken.message, None, int(broken.exit_code))
+    return int(broken.exit_code)
 
 
 def _map_engine_error(exc: Exception) -> DevenvError | None:

@@ -2,6 +2,9 @@
 
 Rules: with ``--json`` stdout carries exactly one JSON document and everything else goes to
 stderr. Progress always goes to stderr. Color only on a TTY and never with NO_COLOR.
+
+A reader that goes away (``devenv migrate status | head -1``) does not stop a command: what it
+would have read is discarded and the command runs to its end, so its exit code is its real result.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class Output:
         if color is None:
             color = self.err_tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
         self.color = color
+        self.stdout_closed = False  # the reader of stdout went away; the rest is discarded
+        self.stderr_closed = False
 
     # -- styling -------------------------------------------------------------------------------
     def style(self, text: str, code: str) -> str:
@@ -48,28 +53,74 @@ class Output:
     # -- writing -------------------------------------------------------------------------------
     def print(self, text: str = "") -> None:
         """Main output (stdout) for non-JSON commands."""
-        self.out.write(text + "\n")
-        self.out.flush()
+        self.write_out(text + "\n")
+
+    def write_out(self, text: str) -> None:
+        """Write ``text`` to stdout and flush; discarded once the reader of stdout went away."""
+        if self.stdout_closed:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            self.discard_stdout()
+
+    def discard_stdout(self) -> None:
+        """The reader of stdout went away: discard what is still written there (and at exit)."""
+        self.stdout_closed = True
+        _discard(self.out)
 
     def info(self, text: str) -> None:
         """Progress and notes (stderr)."""
-        self.err.write(text + "\n")
-        self.err.flush()
+        if self.stderr_closed:
+            return
+        try:
+            self.err.write(text + "\n")
+            self.err.flush()
+        except BrokenPipeError:
+            self.stderr_closed = True
+            _discard(self.err)
+
+    def warn(self, text: str) -> None:
+        """A warning on stderr (never on stdout, also with ``--json``)."""
+        self.info(self.yellow("devenv: warning: ") + text)
 
     def json(self, document: Any) -> None:
-        self.out.write(json.dumps(document, indent=2, default=str) + "\n")
-        self.out.flush()
+        self.write_out(json.dumps(document, indent=2, default=str) + "\n")
 
     def error(self, error: DevenvError | str, *, prefix: str = "devenv: error: ") -> None:
         if isinstance(error, DevenvError):
             text = error.message
-            if isinstance(error, ConfigError) and error.path and error.path not in text:
+            # Config messages usually name their file already, relative to the project root.
+            if isinstance(error, ConfigError) and error.path and os.path.basename(error.path) not in text:
                 text = f"{error.path}: {text}"
             self.info(self.red(prefix) + text)
             if error.hint:
                 self.info(error.hint)
         else:
             self.info(self.red(prefix) + error)
+
+
+def _discard(stream: IO[str]) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so later writes and the flush at exit succeed."""
+    try:
+        fd = stream.fileno()
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+    except (OSError, ValueError):  # no file descriptor (a StringIO in tests), or already closed
+        pass
+
+
+def reader_gone(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a pipe (or socket) whose reading end was closed."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(stream.fileno(), 0)  # POLLERR and POLLHUP are always reported
+        return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -50,6 +50,7 @@ def load_stack(args: argparse.Namespace, out: Output | None = None, *, running: 
     requested = getattr(args, "profile", None)
     profile = project.resolve_profile(requested)
     args.ctx_profile = profile.name
+    warn_outside_root(out or Output(), project, profile)
     stack = Stack(project, profile)
     args.ctx_running = None
     if running == "ignore":
@@ -70,6 +71,17 @@ def load_stack(args: argparse.Namespace, out: Output | None = None, *, running: 
     if running == "strict":
         check_same_profile(stack, found, getattr(args, "ctx_action", None) or f"run `{args.command}`")
     return stack
+
+
+def warn_outside_root(out: Output, project: Any, profile: Any = None) -> None:
+    """One warning on stderr per compose or env file outside the project root (not an error)."""
+    import os
+
+    for kind, path in project.files_outside_root(profile):
+        out.warn(
+            f"{kind} {os.path.relpath(path, project.root)} ({path}) is outside the project root {project.root}; "
+            "the project folder alone does not describe the stack."
+        )
 
 
 # ----------------------------------------------------------------------------------------- up
@@ -197,7 +209,7 @@ class UpRenderer:
 def cmd_up(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.stack import up
 
-    stack = load_stack(args)
+    stack = load_stack(args, out)
     switching = _check_switch(args, out, stack)
     renderer = UpRenderer(out, live=out.err_tty and not args.json)
     out.info(
@@ -365,9 +377,12 @@ def cmd_logs(args: argparse.Namespace, out: Output) -> int:
         out.out.write(f"{prefix} {stamp}{text}\n")
 
     if not args.follow:
-        for line in recent_logs(stack.api, stack.name, args.services or None, tail=args.tail):
-            emit(line.service, line.text, line.timestamp)
-        out.out.flush()
+        try:
+            for line in recent_logs(stack.api, stack.name, args.services or None, tail=args.tail):
+                emit(line.service, line.text, line.timestamp)
+            out.out.flush()
+        except BrokenPipeError:  # `devenv logs | head`: the reader had enough; the logs were fine
+            out.discard_stdout()
         return 0
     follower = LogFollower(stack.api, stack.name, args.services or None, tail=args.tail)
     try:
@@ -376,6 +391,8 @@ def cmd_logs(args: argparse.Namespace, out: Output) -> int:
             out.out.flush()
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:  # `devenv logs -f | head`: stop following
+        out.discard_stdout()
     finally:
         follower.close()
     return 0

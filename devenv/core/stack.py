@@ -452,8 +452,11 @@ class Stack:
 
     # -- reads (docker-py, no CLI) ---------------------------------------------------------------
     def service_names(self) -> list[str]:
-        """Service names from the compose files themselves (YAML), without spawning Compose."""
-        return declared_services(self.profile.compose_files)
+        """Service names from the compose files themselves (YAML), without spawning Compose.
+
+        A file whose YAML Compose would reject raises :class:`ComposeFileError` (exit 2).
+        """
+        return declared_services(self.profile.compose_files, strict=True, root=self.project.root)
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:
         """Every container of the project (one-off `run` containers excluded), inspected."""
@@ -481,11 +484,11 @@ class Stack:
             raise
 
     def status(self, services: Iterable[str] | None = None) -> list[ServiceStatus]:
+        names = list(services) if services else self.service_names()  # a broken file fails before the engine
         containers = self.containers()
         by_service: dict[str, list[ContainerInfo]] = {}
         for c in containers:
             by_service.setdefault(c.service, []).append(c)
-        names = list(services) if services else self.service_names()
         for extra in sorted(by_service):
             if extra not in names and not services:
                 names.append(extra)
@@ -574,27 +577,49 @@ class ComposeProcess:
                 pipe.close()
 
 
-def declared_services(files: Iterable[Path]) -> list[str]:
+def declared_services(files: Iterable[Path], *, strict: bool = False, root: Path | None = None) -> list[str]:
     """Union of ``services:`` keys across compose files, in first-seen order.
 
     Services limited to Compose profiles (``profiles: [...]``) are left out unless COMPOSE_PROFILES
     enables one of them, as ``docker compose up`` does.
+
+    Lenient by default: a file that cannot be read or parsed is skipped. With ``strict``, a file
+    Compose would reject for its YAML alone (syntax, encoding, a top level or ``services:`` that is
+    not a mapping) raises :class:`ComposeFileError` naming the file (relative to ``root``) and the
+    line; an unreadable file raises its :class:`OSError`.
     """
     import os
-
-    import yaml
 
     active = {p.strip() for p in os.environ.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
     everything = "*" in active  # Compose: "*" enables every profile
     names: list[str] = []
     gated: dict[str, bool] = {}
+    files = list(files)
+    empty = 0
     for f in files:
         try:
-            data = yaml.safe_load(Path(f).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            data = _load_compose_yaml(Path(f), root)
+        except OSError:
+            if strict:
+                raise
             continue
-        services = data.get("services") if isinstance(data, dict) else None
+        except ComposeFileError:
+            if strict:
+                raise
+            continue
+        if data is None:  # an empty file: fine as an overlay, not as the only one
+            empty += 1
+            continue
+        if not isinstance(data, dict):
+            if strict:
+                raise _compose_yaml_error(Path(f), root, "the top level must be a mapping (services:, volumes:, ...)")
+            continue
+        services = data.get("services")
+        if services is None:
+            continue
         if not isinstance(services, dict):
+            if strict:
+                raise _compose_yaml_error(Path(f), root, "services must be a mapping of service names")
             continue
         for name, spec in services.items():
             name = str(name)
@@ -603,7 +628,85 @@ def declared_services(files: Iterable[Path]) -> list[str]:
             if isinstance(spec, dict) and "profiles" in spec:
                 profiles = spec.get("profiles") or []
                 gated[name] = bool(profiles) and not everything and not (set(map(str, profiles)) & active)
+    if strict and files and empty == len(files):
+        raise _compose_yaml_error(Path(files[0]), root, "the file is empty (Compose needs at least services:)")
     return [n for n in names if not gated.get(n, False)]
+
+
+def _shown_path(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _compose_yaml_error(path: Path, root: Path | None, problem: str, line: int | None = None) -> ComposeFileError:
+    where = f"{_shown_path(path, root)}:{line}" if line else _shown_path(path, root)
+    return ComposeFileError(
+        f"invalid compose file {where}: {problem}",
+        path=str(path),
+        line=line,
+        hint=f"Fix the file; `docker compose -f {path} config` shows what Compose makes of it.",
+    )
+
+
+def _load_compose_yaml(path: Path, root: Path | None) -> Any:
+    """The YAML document of a compose file (``None`` when empty); Compose's tags load as plain values."""
+    import yaml
+
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _compose_yaml_error(path, root, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line) from None
+    try:
+        return yaml.load(text, Loader=_compose_loader())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if mark is None:
+            raise _compose_yaml_error(path, root, f"invalid YAML: {exc.problem or exc}") from None
+        lines = text.splitlines()
+        problem = f"invalid YAML: {exc.problem or exc.context} (column {mark.column + 1})"
+        shown = [mark.line]
+        context = exc.context_mark
+        if exc.problem and exc.context and context is not None and context.line != mark.line:
+            problem += f", {exc.context} on line {context.line + 1}"
+            shown.insert(0, context.line)
+        for index in shown:
+            source = lines[index] if 0 <= index < len(lines) else ""
+            problem += f"\n    {index + 1} | {source[:160]}{'...' if len(source) > 160 else ''}"
+        raise _compose_yaml_error(path, root, problem, mark.line + 1) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise _compose_yaml_error(path, root, f"invalid YAML: {exc}") from None
+
+
+_COMPOSE_LOADER: Any = None
+
+
+def _compose_loader() -> Any:
+    """A safe YAML loader (libyaml's when available) that reads Compose's ``!reset``/``!override``."""
+    global _COMPOSE_LOADER
+    if _COMPOSE_LOADER is None:
+        import yaml
+
+        base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class ComposeLoader(base):  # type: ignore[misc]
+            pass
+
+        def untagged(loader: Any, _suffix: str, node: Any) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                return loader.construct_mapping(node)
+            if isinstance(node, yaml.SequenceNode):
+                return loader.construct_sequence(node)
+            return loader.construct_scalar(node)
+
+        ComposeLoader.add_multi_constructor("!", untagged)
+        _COMPOSE_LOADER = ComposeLoader
+    return _COMPOSE_LOADER
 
 
 def cli_not_found(what: str, exc: OSError) -> DockerUnavailableError:
