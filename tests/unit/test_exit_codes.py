@@ -9,6 +9,7 @@ import errno
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,24 +96,14 @@ def test_permission_denied_on_a_user_folder_exits_1_with_path_and_reason(
     assert main(["status"]) == 1
 
     err = capsys.readouterr().err
-    assert "Cannot access .devenv/snapshots/dev: Permission denied." in err
-    assert "permissions" in err  # the hint says what to check
+    # The snapshot store reports it itself (state.StateDirError): the folder and the OS reason.
+    assert re.search(r"Cannot create the folder \S*\.devenv: Permission denied\.", err), err
     no_bug(err)
 
 
-@pytest.mark.parametrize(
-    ("in_the_way", "message"),
-    [
-        (".devenv", "Cannot use .devenv/snapshots/dev: .devenv is a file, not a folder."),
-        (".devenv/snapshots", "Cannot use .devenv/snapshots/dev: .devenv/snapshots is a file, not a folder."),
-        (
-            ".devenv/snapshots/dev",
-            "Cannot create the folder .devenv/snapshots/dev: a file with that name is in the way.",
-        ),
-    ],
-)
+@pytest.mark.parametrize("in_the_way", [".devenv", ".devenv/snapshots", ".devenv/snapshots/dev"])
 def test_a_file_where_the_snapshots_folder_should_be_exits_1(
-    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], in_the_way: str, message: str
+    proj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], in_the_way: str
 ) -> None:
     write(proj, in_the_way, "not a folder\n")
     run_status_with(monkeypatch, write_snapshot(proj))
@@ -120,7 +111,7 @@ def test_a_file_where_the_snapshots_folder_should_be_exits_1(
     assert main(["status"]) == 1
 
     err = capsys.readouterr().err
-    assert message in err, err
+    assert f"{in_the_way}: a file stands where devenv keeps a folder." in err, err
     assert "Move or remove" in err
     no_bug(err)
 
@@ -137,8 +128,9 @@ def test_a_full_disk_exits_1_and_leaves_no_partial_snapshot(
     assert main(["status"]) == 1
 
     err = capsys.readouterr().err
-    assert "Cannot write to disk: No space left on device." in err
-    assert "df -h" in err
+    # The snapshot store names the snapshot and the folder, and says nothing was saved.
+    assert "No space left on device. Nothing was saved." in err, err
+    assert "Free some disk space" in err
     no_bug(err)
     assert list((proj / ".devenv" / "snapshots" / "dev").iterdir()) == []
 

@@ -380,7 +380,7 @@ def test_config_command_masks_every_case(monkeypatch: pytest.MonkeyPatch) -> Non
     fake = SimpleNamespace(
         config_json=hostile_config, profile=SimpleNamespace(name="dev"), compose_args=lambda: ["docker", "compose"]
     )
-    monkeypatch.setattr(stack_cmds, "load_stack", lambda _args: fake)
+    monkeypatch.setattr(stack_cmds, "load_stack", lambda _args, *_rest, **_kw: fake)
     for as_json in (False, True):
         for show in (False, True):
             output = Output(json_mode=as_json, color=False)
