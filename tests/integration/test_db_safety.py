@@ -302,3 +302,21 @@ def test_two_resets_at_once_run_one_after_the_other(pg_stack: Stack) -> None:
     assert any("waiting for another devenv command on this project" in e for e in errs), errs
     assert all("Traceback" not in e for e in errs), errs
     assert tagged(st, "keep") == 0
+
+
+# ------------------------------------------------------------- 7. partial files of a killed snapshot
+def test_partial_files_of_a_killed_snapshot_are_cleaned_by_the_next_command(pg_stack: Stack) -> None:
+    st = pg_stack
+    fresh(st)
+    with lock_held(st):
+        proc = st.popen_devenv("db", "snapshot", "killed")
+        head = wait_for_line(proc, r"\bsnapshot: ")
+        wait_for(lambda: partial_files(st), 15, "the snapshot's partial file")
+        os.killpg(proc.pid, signal.SIGKILL)  # nothing of devenv runs after this
+        finish(proc, head)
+        assert partial_files(st), "the killed snapshot left no partial file to clean"
+    # pg_dump ends by itself inside the container (its lock wait is bounded).
+    wait_for(lambda: devenv_sessions(st) == 0, 30, "the orphaned pg_dump to give up")
+    res = ok(st.devenv("db", "snapshots"))
+    assert "killed" not in res.stdout
+    assert partial_files(st) == []

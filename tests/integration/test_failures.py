@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -315,3 +316,57 @@ def test_sigint_while_waiting_exits_130(stack):
     match = re.search(r"stop\w*\s+waiting", err, re.I)
     assert match, f"stderr does not say it stopped waiting:\n{err}"
     assert "slow" in err[match.start() :], f"the service that is not ready is not named:\n{err}"
+
+
+# ---------------------------------------------------------------------------------------- SIGTERM
+def _compose_children(project: str) -> list[str]:
+    """Command lines of `docker compose` processes still working on ``project``."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if "compose" in line and f"-p {project}" in line]
+
+
+def test_sigterm_while_waiting_is_handled_like_ctrl_c(stack):
+    st = stack("slow")
+    proc = st.popen_devenv("up", "--json", "--timeout", "120")
+    try:
+
+        def slow_running() -> bool:
+            docs = st.inspect_all()
+            return "slow" in docs and docs["slow"]["State"]["Status"] == "running"
+
+        wait_for(slow_running, 60, "the slow service's container to be running")
+        time.sleep(1.0)  # let devenv enter its wait loop
+        os.kill(proc.pid, signal.SIGTERM)  # a supervisor or `timeout`: the process alone, not its group
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert "Traceback" not in err, err
+    assert proc.returncode == 143, f"exit {proc.returncode}\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+    doc = json.loads(out)
+    assert doc["outcome"] == "interrupted" and doc["ok"] is False, doc
+    assert {s["service"] for s in doc["services"]} >= {"quick", "slow"}, doc
+    assert _compose_children(st.name) == []
+
+
+def test_sigterm_during_a_build_stops_the_compose_child(stack):
+    st = stack("build")
+    dockerfile = st.path / "Dockerfile"
+    # A build step that takes long enough to be interrupted (unique per run: never cached).
+    dockerfile.write_text(dockerfile.read_text() + f"RUN echo {st.name} && sleep 60\n")
+    proc = st.popen_devenv("up", "--build", "--json", "--timeout", "120")
+    try:
+        wait_for(lambda: _compose_children(st.name), 30, "docker compose to run the build")
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert "Traceback" not in err, err
+    assert proc.returncode == 143, f"exit {proc.returncode}\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["exit_code"] == 143, doc
+    wait_for(lambda: _compose_children(st.name) == [], 10, "the compose child to end")
