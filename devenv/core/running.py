@@ -83,7 +83,50 @@ def match_profiles(
 def running_profile(stack: Stack) -> RunningProfile | None:
     """The profile(s) of the project's existing containers; None when it has none."""
     listed = stack.reader.containers(all=True, filters={"label": [f"{PROJECT_LABEL}={stack.name}"]})
-    return from_labels(stack.project, [item.get("Labels") or {} for item in listed])
+    found = from_labels(stack.project, [item.get("Labels") or {} for item in listed])
+    if found is not None and len(found.profiles) > 1 and not found.unknown:
+        # Profiles with the same files: devenv's own record of the last `up` tells them apart.
+        ids = {str(item.get("Id")) for item in listed if (item.get("Labels") or {}).get(ONEOFF_LABEL) != "True"}
+        recorded = _read_record(stack)
+        if recorded is not None and recorded[0] in found.profiles and ids <= recorded[1]:
+            return RunningProfile((recorded[0],), found.containers, 0, ())
+    return found
+
+
+def _record_path(stack: Stack) -> Any:
+    return stack.project.root / ".devenv" / "stack.json"
+
+
+def _read_record(stack: Stack) -> tuple[str, set[str]] | None:
+    import json
+
+    try:
+        data = json.loads(_record_path(stack).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("project") != stack.name or not isinstance(data.get("profile"), str):
+        return None
+    return data["profile"], {str(i) for i in data.get("containers") or []}
+
+
+def record_up(stack: Stack) -> None:
+    """Remember which containers ``up`` created under this profile (after ``compose up --no-start``).
+
+    Only needed to tell apart profiles that use the very same compose and env files (Compose's
+    labels cannot); written atomically, never fatal.
+    """
+    import contextlib
+    import json
+
+    from devenv.core.state import ensure_state_dir
+
+    with contextlib.suppress(Exception):
+        listed = stack.reader.containers(all=True, filters={"label": [f"{PROJECT_LABEL}={stack.name}"]})
+        ids = {str(i["Id"]) for i in listed if (i.get("Labels") or {}).get(ONEOFF_LABEL) != "True"}
+        folder = ensure_state_dir(stack.project.root)
+        tmp = folder / f".stack.json.{os.getpid()}.partial"
+        tmp.write_text(json.dumps({"project": stack.name, "profile": stack.profile.name, "containers": sorted(ids)}))
+        os.replace(tmp, _record_path(stack))
 
 
 def from_labels(project: Project, labels: Iterable[Mapping[str, str]]) -> RunningProfile | None:

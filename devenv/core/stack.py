@@ -784,6 +784,9 @@ def up(
         raise
     try:
         create.stream(sink)
+        from devenv.core.running import record_up
+
+        record_up(stack)
         sink(StepStarted("wait", ", ".join(targets)))
         waiter = Waiter(
             api=stack.api,

@@ -14,6 +14,8 @@ from devenv.core.running import (
     check_same_profile,
     from_labels,
     protection,
+    record_up,
+    running_profile,
 )
 from devenv.core.stack import Stack
 from devenv.errors import UsageError
@@ -101,3 +103,38 @@ def test_acting_across_profiles_is_refused(project: Project) -> None:
     assert "--switch-profile" in (err.value.hint or "")
     check_same_profile(Stack(project, project.profiles["prod"]), running, "reset the database")
     check_same_profile(Stack(project, project.profiles["dev"]), None, "reset the database")
+
+
+class FakeEngine:
+    def __init__(self, containers: list[dict[str, Any]]) -> None:
+        self.listed = containers
+
+    def containers(self, **_kw: Any) -> list[dict[str, Any]]:
+        return self.listed
+
+
+def test_devenv_record_tells_apart_profiles_with_the_same_files(tmp_path: Path) -> None:
+    (tmp_path / "compose.yml").write_text("services:\n  db:\n    image: postgres\n")
+    (tmp_path / "devenv.toml").write_text(
+        '[project]\nname = "same"\ncompose_files = ["compose.yml"]\n[profiles.guarded]\nprotected = true\n'
+    )
+    project = load_project(tmp_path, environ={})
+    files = ",".join(str(f) for f in project.profiles["default"].compose_files)
+    engine = FakeEngine([{"Id": "c1", "Labels": {CONFIG_FILES_LABEL: files}}])
+    default = Stack(project, project.profiles["default"], api=engine)  # type: ignore[arg-type]
+    guarded = Stack(project, project.profiles["guarded"], api=engine)  # type: ignore[arg-type]
+    # Without a record both match, and the protected one wins.
+    found = running_profile(default)
+    assert found is not None and set(found.profiles) == {"default", "guarded"}
+    assert protection(default, found).protected
+    record_up(default)
+    found = running_profile(guarded)
+    assert found is not None and found.name == "default"
+    assert not protection(default, found).protected
+    record_up(guarded)
+    found = running_profile(default)
+    assert found is not None and found.name == "guarded"
+    # A container the record does not know (created by someone else): no guess.
+    engine.listed.append({"Id": "c2", "Labels": {CONFIG_FILES_LABEL: files}})
+    found = running_profile(default)
+    assert found is not None and found.name is None and protection(default, found).protected
