@@ -549,10 +549,18 @@ def test_export_import_each_format(pg_stack: Stack, tmp_path: Path) -> None:
     assert snapshot_names(st) == listed
     assert checksum(st) == before
 
-    # A file that fails to load after the drop (right signature, damaged body): exit 1, and the
-    # error says how to get the data back.
+    # Right signature, damaged body: pg_restore cannot list it, so it is refused before the drop.
     garbage.write_bytes(b"PGDMP" + b"\x00" * 64 + b"this is not a pg_dump archive\n")
     res = st.devenv("db", "import", str(garbage))
+    assert res.returncode == 2 and "Nothing was changed" in res.stderr, res.dump()
+    assert snapshot_names(st) == listed
+    assert checksum(st) == before
+
+    # A file that fails to load after the drop (valid SQL that errors half-way): exit 1, and the
+    # error says how to get the data back.
+    failing = tmp_path / "failing.sql"
+    failing.write_text("CREATE TABLE half (id int);\nINSERT INTO no_such_table VALUES (1);\n")
+    res = st.devenv("db", "import", str(failing))
     assert res.returncode == 1, res.dump()
     safety = new_snapshots(listed, st)
     assert [s["reason"] for s in safety] == ["before import"], safety
