@@ -20,20 +20,22 @@ import gzip
 import io
 import os
 import re
+import threading
 import time
 import uuid
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from devenv.core import journal
 from devenv.core.dumpfiles import check_export_path as check_export_path
 from devenv.core.dumpfiles import check_import_file as check_import_file
 from devenv.core.dumpfiles import empty_dump_error, file_format, toc_has_content
+from devenv.core.events import DbNotice, DbOutput, DbStep, Emit, Event, SnapshotWritten
 from devenv.core.execio import ExecResult, exec_in
 from devenv.core.secrets import mask_text
 from devenv.core.snapshots import SnapshotInfo as SnapshotInfo
@@ -46,38 +48,7 @@ if TYPE_CHECKING:
     from devenv.core.stack import Stack
 
 ENGINES = ("postgres", "mysql", "mariadb")
-
-
-# ---------------------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class DbStep:
-    """A phase of a database flow: "wait", "snapshot", "drop", "create", "load", "migrate", "seed"..."""
-
-    step: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class DbOutput:
-    """A line printed by a database tool (psql, pg_restore, mysql...)."""
-
-    line: str
-
-
-@dataclass(frozen=True)
-class SnapshotWritten:
-    snapshot: SnapshotInfo
-
-
-@dataclass(frozen=True)
-class DbNotice:
-    """Something the user must know before going on (e.g. an earlier operation did not finish)."""
-
-    message: str
-
-
-DbEvent = DbStep | DbOutput | SnapshotWritten | DbNotice
-Emit = Callable[[Any], None]
+T = TypeVar("T")
 
 
 class DatabaseError(ServiceFailedError):
@@ -252,8 +223,31 @@ class Adapter(ABC):
     native_ext: str  # snapshot file extension
 
     def __init__(self, stack: Stack, target: DatabaseTarget, container: str, emit: Emit) -> None:
-        self.stack, self.target, self.container, self.emit = stack, target, container, emit
+        self.stack, self.target, self.container = stack, target, container
+        self._emit = emit
+        self._held = threading.local()
         self.started_at = self._state().get("StartedAt")  # a restart under a command changes it
+
+    def emit(self, event: Event) -> None:
+        """Report ``event``; inside :meth:`holding_events` (in that thread) it is kept instead."""
+        held: list[Event] | None = getattr(self._held, "events", None)
+        if held is None:
+            self._emit(event)
+        else:
+            held.append(event)
+
+    def holding_events(self, fn: Callable[[], T]) -> tuple[T, list[Event]]:
+        """Run ``fn`` in this thread, keeping the events it makes instead of emitting them.
+
+        For work done in a helper thread: the caller emits the kept events from its own thread
+        (every event is emitted from the thread that called the flow; see ``devenv.core.events``).
+        """
+        held: list[Event] = []
+        self._held.events = held
+        try:
+            return fn(), held
+        finally:
+            del self._held.events
 
     def _state(self) -> dict[str, Any]:
         try:
@@ -604,17 +598,28 @@ def take_snapshot(session: Session, name: str | None = None, *, reason: str = "m
         reason=reason,
         project=session.stack.name,
     )
-    # The revision query (one short exec) runs while the dump streams, not before it.
+    # The revision query (one short exec) runs while the dump streams, not before it. Its thread
+    # emits nothing: what its tool prints is kept and emitted here, once the dump is written.
+    held: list[Event] = []
+    revision: Future[tuple[str | None, list[Event]]]
+
+    def late() -> dict[str, Any]:
+        value, events = revision.result()
+        held.extend(events)
+        return {"revision": value}
+
     try:
         with (
             locked(session.stack, emit, exclusive=False, what="db snapshot"),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="devenv-revision") as pool,
         ):
-            revision = pool.submit(adapter.revision)
-            info = store.write(info, lambda out: adapter.dump(out), late=lambda: {"revision": revision.result()})
+            revision = pool.submit(adapter.holding_events, adapter.revision)
+            info = store.write(info, lambda out: adapter.dump(out), late=late)
     except KeyboardInterrupt:
         adapter.cancel()  # a pg_dump waiting on a lock would wait on inside the container
         raise
+    for event in held:
+        emit(event)
     emit(SnapshotWritten(info))
     return info
 

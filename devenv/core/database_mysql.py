@@ -22,7 +22,8 @@ import zlib
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, cast
 
-from devenv.core.database import Adapter, DatabaseError, DatabaseTarget, DbOutput, DbStep, Emit, FileSecrets
+from devenv.core.database import Adapter, DatabaseError, DatabaseTarget, FileSecrets
+from devenv.core.events import DbOutput, DbStep, Emit
 from devenv.core.execio import ExecResult, exec_in
 
 if TYPE_CHECKING:

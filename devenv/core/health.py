@@ -38,19 +38,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from devenv.core.models import (
-    ContainerInfo,
-    Failure,
-    Health,
-    ProgressEvent,
-    Readiness,
-    ServiceChanged,
-    ServiceFailed,
-    ServiceReady,
-    ServiceStatus,
-    UpResult,
-    WaitFinished,
-)
+from devenv.core.events import Emit, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
+from devenv.core.models import ContainerInfo, Failure, Health, Readiness, ServiceStatus, UpResult
 from devenv.core.secrets import Masker
 from devenv.core.stack import (
     ONEOFF_LABEL,
@@ -67,7 +56,6 @@ if TYPE_CHECKING:
 
     from devenv.config import Probe
 
-Emit = Callable[[ProgressEvent], None]
 RESTARTING_POLICIES = ("always", "unless-stopped")
 
 

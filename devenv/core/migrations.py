@@ -12,7 +12,7 @@ The CLI (``devenv migrate``) and the TUI drive exactly these functions:
   :func:`run_seed` first make sure the database service is healthy (and, in ``exec`` mode, that the
   migrations service runs), starting them through :func:`devenv.core.stack.up` when needed, then
   run the command with ``sh -c`` inside the container and stream each output line as a
-  :class:`MigrationOutput` event. They return a :class:`MigrationResult`; a non-zero exit code is a
+  :class:`~devenv.core.events.MigrationOutput` event. They return a :class:`MigrationResult`; a non-zero exit code is a
   result, not an exception.
 - :func:`maybe_run_on_up` is what ``devenv up`` calls once the stack is ready.
 
@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from devenv.core.models import ProgressEvent, UpResult
+from devenv.core.events import Emit, MigrationFinished, MigrationOutput, MigrationStarted, MigrationWaiting
+from devenv.core.models import UpResult
 from devenv.core.secrets import MASK, Masker
 from devenv.errors import (
     ConfigError,
@@ -58,13 +59,8 @@ __all__ = [
     "PRESETS",
     "TAIL_LINES",
     "MigrationCommands",
-    "MigrationEvent",
-    "MigrationFinished",
-    "MigrationOutput",
     "MigrationPlan",
     "MigrationResult",
-    "MigrationStarted",
-    "MigrationWaiting",
     "command_for",
     "detect_tool_and_service",
     "ensure_services",
@@ -87,44 +83,6 @@ ACTIONS = ("upgrade", "downgrade", "status", "new")
 TAIL_LINES = 20
 
 
-# ------------------------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class MigrationWaiting:
-    """Services have to be started (or waited for) before the command can run."""
-
-    services: tuple[str, ...]
-    reason: str  # e.g. "database postgres is not healthy (missing)"
-
-
-@dataclass(frozen=True)
-class MigrationStarted:
-    """The command starts. ``command`` is the configured command string with placeholders filled."""
-
-    command: str
-    service: str
-    mode: str  # "exec" | "run"
-
-
-@dataclass(frozen=True)
-class MigrationOutput:
-    """One line printed by the command (secrets masked). ``stream`` is "stdout" or "stderr".
-
-    The command's stderr is merged into its stdout in the container (see :func:`shell_argv`) so
-    lines keep their order; "stderr" lines come from ``docker compose run`` itself (mode run).
-    """
-
-    line: str
-    stream: str
-
-
-@dataclass(frozen=True)
-class MigrationFinished:
-    exit_code: int
-    elapsed: float
-
-
-MigrationEvent = MigrationWaiting | MigrationStarted | MigrationOutput | MigrationFinished
-Emit = Callable[[ProgressEvent | MigrationEvent], None]
 # (stream name, bytes) chunks, and a function giving the exit code once they are consumed.
 _Stream = tuple[Iterator[tuple[str, bytes]], Callable[[], int]]
 

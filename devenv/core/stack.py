@@ -15,7 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devenv.core.models import ContainerInfo, Health, PortBinding, ProgressEvent, ServiceStatus
+from devenv.core.events import ComposeOutput, Emit, StepStarted
+from devenv.core.models import ContainerInfo, Health, PortBinding, ServiceStatus
 from devenv.core.secrets import Masker
 from devenv.errors import (
     ComposeCommandError,
@@ -34,8 +35,6 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
-
-Emit = Callable[[ProgressEvent], None]
 
 
 # ------------------------------------------------------------------------------------ compose model
@@ -438,8 +437,6 @@ class Stack:
         return ComposeProcess(self, "create", args, merge_output=True)
 
     def down(self, *, volumes: bool, remove_orphans: bool = True, timeout: int | None = None, emit: Emit) -> None:
-        from devenv.core.models import ComposeOutput
-
         def run() -> None:
             for _source, raw in self.compose.compose.down(
                 volumes=volumes, remove_orphans=remove_orphans, timeout=timeout, stream_logs=True
@@ -549,8 +546,6 @@ class ComposeProcess:
 
     def stream(self, emit: Emit) -> None:
         """Emit the command's output line by line until it ends; a failure raises."""
-        from devenv.core.models import ComposeOutput
-
         assert self.proc.stdout is not None
         lines: list[str] = []
         for raw in self.proc.stdout:
@@ -755,8 +750,6 @@ def up(
     """
     import time as _time
 
-    from devenv.core.models import StepStarted
-
     sink: Emit = emit or (lambda _e: None)
     t0 = _time.monotonic()
     requested = list(services or [])
@@ -812,11 +805,11 @@ def _run_on_up(stack: Stack, result: Any, emit: Emit) -> Any:
     from dataclasses import replace
 
     from devenv.core import migrations
-    from devenv.core.models import Failure, Health, StepStarted
+    from devenv.core.models import Failure, Health
 
     emit(StepStarted("migrate", "run_on_up"))
     t0 = _time.monotonic()
-    outcome = migrations.maybe_run_on_up(stack, emit)  # type: ignore[arg-type]  # renderers take any event
+    outcome = migrations.maybe_run_on_up(stack, emit)
     if outcome is None or outcome.exit_code == 0:
         return replace(result, elapsed=result.elapsed + (_time.monotonic() - t0))
     failure = Failure(

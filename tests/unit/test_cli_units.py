@@ -17,20 +17,8 @@ from devenv.cli.main import main
 from devenv.cli.output import Output
 from devenv.cli.stack_cmds import OUTCOME_EXIT, UpRenderer, summary
 from devenv.config import COMPOSE_FILE_NAMES, CONFIG_FILE_NAME
-from devenv.core.models import (
-    ComposeOutput,
-    Failure,
-    Health,
-    PortBinding,
-    ProgressEvent,
-    Readiness,
-    ServiceChanged,
-    ServiceReady,
-    ServiceStatus,
-    StepStarted,
-    UpResult,
-    WaitFinished,
-)
+from devenv.core.events import ComposeOutput, Event, ServiceChanged, ServiceReady, StepStarted, WaitFinished
+from devenv.core.models import Failure, Health, PortBinding, Readiness, ServiceStatus, UpResult
 from devenv.core.safety import confirm_destructive
 from devenv.core.secrets import MASK
 from devenv.core.secrets import mask_config as mask_secrets
@@ -304,7 +292,7 @@ def changed(
 def test_up_renderer_non_live_writes_one_line_per_change() -> None:
     out, stdout, stderr = plain_output()
     renderer = UpRenderer(out, live=False)
-    events: list[ProgressEvent] = [
+    events: list[Event] = [
         StepStarted("config", "dev"),
         StepStarted("create", "creating"),
         ComposeOutput("Container shop-db-1  Created"),

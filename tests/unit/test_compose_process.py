@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from devenv.core.models import ComposeOutput
+from devenv.core.events import ComposeOutput
 from devenv.core.stack import ComposeProcess, Stack
 from devenv.errors import ComposeCommandError, ComposeFileError, ComposeMissingError, DockerUnavailableError
 

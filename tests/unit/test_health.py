@@ -17,18 +17,9 @@ from typing import Any, cast
 
 import pytest
 
+from devenv.core.events import Event, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
 from devenv.core.health import Waiter
-from devenv.core.models import (
-    Failure,
-    Health,
-    ProgressEvent,
-    Readiness,
-    ServiceChanged,
-    ServiceFailed,
-    ServiceReady,
-    UpResult,
-    WaitFinished,
-)
+from devenv.core.models import Failure, Health, Readiness, UpResult
 from devenv.core.stack import ComposeModel, Stack
 
 PROJECT = "shop"
@@ -268,13 +259,13 @@ class Recorder:
     """The ``emit`` callback: every progress event with the monotonic time it arrived."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[float, ProgressEvent]] = []
+        self.items: list[tuple[float, Event]] = []
 
-    def __call__(self, event: ProgressEvent) -> None:
+    def __call__(self, event: Event) -> None:
         self.items.append((time.monotonic(), event))
 
     @property
-    def events(self) -> list[ProgressEvent]:
+    def events(self) -> list[Event]:
         return [e for _, e in self.items]
 
     def changes(self, service: str) -> list[Readiness]:
