@@ -197,6 +197,7 @@ class UpRenderer:
 
 
 def cmd_up(args: argparse.Namespace, out: Output) -> int:
+    from devenv.core.migrations import run_on_up
     from devenv.core.stack import up
 
     stack = load_stack(args, out)
@@ -208,7 +209,13 @@ def cmd_up(args: argparse.Namespace, out: Output) -> int:
     )
     try:
         result: UpResult = up(
-            stack, args.services, build=args.build, timeout=args.timeout, emit=renderer, force_recreate=switching
+            stack,
+            args.services,
+            build=args.build,
+            timeout=args.timeout,
+            emit=renderer,
+            force_recreate=switching,
+            after_ready=run_on_up,
         )
     finally:
         renderer.close()
@@ -342,7 +349,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 
 
 def check_declared(stack: Any, services: list[str]) -> None:
-    from devenv.core.stack import check_services
+    from devenv.core.compose.model import check_services
 
     known = stack.service_names()
     if known:

@@ -35,12 +35,12 @@ from devenv.core import journal
 from devenv.core.dumpfiles import check_export_path as check_export_path
 from devenv.core.dumpfiles import check_import_file as check_import_file
 from devenv.core.dumpfiles import empty_dump_error, file_format, toc_has_content
+from devenv.core.engine.containers import PROJECT_LABEL, SERVICE_LABEL
+from devenv.core.engine.execio import ExecResult, exec_in
 from devenv.core.events import DbNotice, DbOutput, DbStep, Emit, Event, SnapshotWritten
-from devenv.core.execio import ExecResult, exec_in
 from devenv.core.secrets import mask_text
 from devenv.core.snapshots import SnapshotInfo as SnapshotInfo
 from devenv.core.snapshots import SnapshotStore as SnapshotStore
-from devenv.core.stack import PROJECT_LABEL, SERVICE_LABEL
 from devenv.core.state import ProjectLock, db_lock
 from devenv.errors import ConfigError, DevenvError, ExitCode, ServiceFailedError, UsageError, interrupt_code
 
@@ -147,7 +147,7 @@ def resolve_database(stack: Stack) -> DatabaseTarget:
             )
         service = candidates[0]
     if service not in services:
-        from devenv.core.stack import check_services
+        from devenv.core.compose.model import check_services
 
         check_services([service], services)
     image, env = services[service]
@@ -573,9 +573,10 @@ def _is_healthy(stack: Stack, container: str) -> bool:
 
 
 def ensure_up(stack: Stack, services: list[str], emit: Emit) -> None:
+    from devenv.core.migrations import run_on_up
     from devenv.core.stack import up
 
-    result = up(stack, services, emit=emit)
+    result = up(stack, services, emit=emit, after_ready=run_on_up)
     if not result.ok:
         reasons = "; ".join(f"{f.service}: {f.reason}" for f in result.failures) or result.outcome
         raise ServiceFailedError(f"Could not get {', '.join(services)} ready: {reasons}", result=result)

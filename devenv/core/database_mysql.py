@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, cast
 
 from devenv.core.database import Adapter, DatabaseError, DatabaseTarget, FileSecrets
+from devenv.core.engine.execio import ExecResult, exec_in
 from devenv.core.events import DbOutput, DbStep, Emit
-from devenv.core.execio import ExecResult, exec_in
 
 if TYPE_CHECKING:
     from devenv.core.stack import Stack

@@ -14,7 +14,8 @@ The CLI (``devenv migrate``) and the TUI drive exactly these functions:
   run the command with ``sh -c`` inside the container and stream each output line as a
   :class:`~devenv.core.events.MigrationOutput` event. They return a :class:`MigrationResult`; a non-zero exit code is a
   result, not an exception.
-- :func:`maybe_run_on_up` is what ``devenv up`` calls once the stack is ready.
+- :func:`run_on_up` is the ``after_ready`` step ``devenv up`` gives :func:`devenv.core.stack.up`:
+  :func:`maybe_run_on_up` once the stack is ready.
 
 Placeholders: ``{steps}`` (a positive integer) and ``{message}`` (shell-quoted with
 :func:`shlex.quote`, so a hostile message is one literal argument and never runs). Other braces in
@@ -32,12 +33,12 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from devenv.core.events import Emit, MigrationFinished, MigrationOutput, MigrationStarted, MigrationWaiting
-from devenv.core.models import UpResult
+from devenv.core.events import Emit, MigrationFinished, MigrationOutput, MigrationStarted, MigrationWaiting, StepStarted
+from devenv.core.models import Failure, Health, UpResult
 from devenv.core.secrets import MASK, Masker
 from devenv.errors import (
     ConfigError,
@@ -51,7 +52,8 @@ from devenv.errors import (
 
 if TYPE_CHECKING:
     from devenv.config import MigrationsConfig
-    from devenv.core.stack import ComposeModel, Stack
+    from devenv.core.compose.model import ComposeModel
+    from devenv.core.stack import Stack
 
 __all__ = [
     "ACTIONS",
@@ -72,6 +74,7 @@ __all__ = [
     "migrate_up",
     "plan_from_config",
     "resolve_migrations",
+    "run_on_up",
     "run_seed",
     "shell_argv",
     "slugify_identifier",
@@ -408,7 +411,7 @@ def shell_argv(command: str) -> list[str]:
 
 # ---------------------------------------------------------------------------------- readiness
 def _running_container(stack: Stack, service: str) -> str | None:
-    from devenv.core.stack import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
+    from devenv.core.engine.containers import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 
     listed = stack.api.containers(
         filters={"label": [f"{PROJECT_LABEL}={stack.name}", f"{SERVICE_LABEL}={service}"], "status": "running"}
@@ -460,7 +463,7 @@ def ensure_services(stack: Stack, service: str, *, mode: str, db_service: str | 
     if not targets:
         return
     emit(MigrationWaiting(tuple(targets), "; ".join(reasons)))
-    result: UpResult = up(stack, targets, emit=emit)
+    result: UpResult = up(stack, targets, emit=emit, after_ready=run_on_up)
     if not result.ok:
         raise _up_failed(result, targets)
 
@@ -706,3 +709,27 @@ def maybe_run_on_up(stack: Stack, emit: Emit | None = None, *, db_service: str |
     if not stack.profile.migrations.run_on_up:
         return None
     return migrate_up(stack, emit, db_service=db_service)
+
+
+def run_on_up(stack: Stack, result: UpResult, emit: Emit) -> UpResult:
+    """The ``after_ready`` step of :func:`devenv.core.stack.up`: ``[migrations] run_on_up``.
+
+    Once the stack is ready, runs :func:`maybe_run_on_up`; a failed migration fails the ``up``
+    (outcome "failed", the migrations service named with the command's last output lines).
+    """
+    if not stack.profile.migrations.run_on_up:
+        return result
+    emit(StepStarted("migrate", "run_on_up"))
+    t0 = time.monotonic()
+    outcome = maybe_run_on_up(stack, emit)
+    if outcome is None or outcome.exit_code == 0:
+        return replace(result, elapsed=result.elapsed + (time.monotonic() - t0))
+    failure = Failure(
+        service=outcome.service,
+        reason=f"migrations failed: `{outcome.command}` exited with code {outcome.exit_code}",
+        state="running",
+        health=Health.NONE,
+        exit_code=outcome.exit_code,
+        logs=tuple(outcome.output_tail),
+    )
+    return replace(result, ok=False, outcome="failed", failures=(failure,))

@@ -17,10 +17,11 @@ from typing import Any, cast
 
 import pytest
 
+from devenv.core.compose.model import ComposeModel
 from devenv.core.events import Event, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
-from devenv.core.health import Waiter
 from devenv.core.models import Failure, Health, Readiness, UpResult
-from devenv.core.stack import ComposeModel, Stack
+from devenv.core.stack import Stack
+from devenv.core.waiter import Waiter
 
 PROJECT = "shop"
 PG_HEALTHCHECK = ["CMD-SHELL", "pg_isready -U app"]

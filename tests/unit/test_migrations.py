@@ -21,9 +21,9 @@ from devenv.cli.main import build_parser
 from devenv.config import DatabaseConfig, MigrationsConfig, SeedConfig
 from devenv.core import events as ev
 from devenv.core import migrations as m
+from devenv.core.compose.model import ComposeModel
 from devenv.core.models import Failure, Health, ServiceStatus, UpResult
 from devenv.core.secrets import Masker
-from devenv.core.stack import ComposeModel
 from devenv.errors import (
     ConfigError,
     ExitCode,
