@@ -103,7 +103,7 @@ def _size(n: int) -> str:
 
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
     from devenv.cli.stack_cmds import confirm, load_stack
-    from devenv.core import database as db
+    from devenv.core import db
 
     if not args.db_command:
         args.db_parser.print_help()
@@ -113,7 +113,7 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
     name = args.db_command
 
     if name == "snapshots":
-        from devenv.core import journal
+        from devenv.core.db import journal
 
         unfinished = journal.pending(stack.project.root)
         if unfinished is not None:

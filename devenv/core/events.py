@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from devenv.core.models import Failure, Readiness, ServiceStatus
 
 if TYPE_CHECKING:
-    from devenv.core.snapshot_files import SnapshotInfo
+    from devenv.core.db.snapshot_files import SnapshotInfo
 
 __all__ = [
     "ComposeOutput",

@@ -46,7 +46,7 @@ def _path(root: Path) -> Path:
 
 
 def begin(root: Path, operation: str, profile: str, snapshot: str | None) -> Operation:
-    from devenv.core.state import ensure_state_dir
+    from devenv.core.db.state import ensure_state_dir
 
     op = Operation(operation, profile, snapshot, time.time(), os.getpid())
     folder = ensure_state_dir(root)

@@ -9,7 +9,7 @@ whose writer is gone are removed by the next command that lists or writes.
 Metadata is never trusted: a snapshot is listed only when its metadata is complete and consistent
 (``metadata_problem``) and names a plain file inside the folder; the others are reported by
 ``problems()``. ``verify`` checks size, checksum and the format's signature before anything is
-restored. Folders are private (see ``devenv.core.state``, re-exported here).
+restored. Folders are private (see ``devenv.core.db.state``, re-exported here).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from devenv.core.snapshot_files import ENGINES as ENGINES
-from devenv.core.snapshot_files import FORMATS as FORMATS
-from devenv.core.snapshot_files import RESERVED_NAMES as RESERVED_NAMES
-from devenv.core.snapshot_files import SNAPSHOT_NAME as SNAPSHOT_NAME
-from devenv.core.snapshot_files import (
+from devenv.core.db.snapshot_files import ENGINES as ENGINES
+from devenv.core.db.snapshot_files import FORMATS as FORMATS
+from devenv.core.db.snapshot_files import RESERVED_NAMES as RESERVED_NAMES
+from devenv.core.db.snapshot_files import SNAPSHOT_NAME as SNAPSHOT_NAME
+from devenv.core.db.snapshot_files import (
     HashingWriter,
     check_name,
     fsync_dir,
@@ -42,16 +42,16 @@ from devenv.core.snapshot_files import (
     stale_partial,
     unpublish,
 )
-from devenv.core.snapshot_files import SnapshotFormat as SnapshotFormat
-from devenv.core.snapshot_files import SnapshotInfo as SnapshotInfo
-from devenv.core.snapshot_files import SnapshotProblem as SnapshotProblem
-from devenv.core.state import LockHolder as LockHolder
-from devenv.core.state import LockTimeoutError as LockTimeoutError
-from devenv.core.state import ProjectLock as ProjectLock
-from devenv.core.state import StateDirError as StateDirError
-from devenv.core.state import db_lock as db_lock
-from devenv.core.state import ensure_state_dir as ensure_state_dir
-from devenv.core.state import private_dir
+from devenv.core.db.snapshot_files import SnapshotFormat as SnapshotFormat
+from devenv.core.db.snapshot_files import SnapshotInfo as SnapshotInfo
+from devenv.core.db.snapshot_files import SnapshotProblem as SnapshotProblem
+from devenv.core.db.state import LockHolder as LockHolder
+from devenv.core.db.state import LockTimeoutError as LockTimeoutError
+from devenv.core.db.state import ProjectLock as ProjectLock
+from devenv.core.db.state import StateDirError as StateDirError
+from devenv.core.db.state import db_lock as db_lock
+from devenv.core.db.state import ensure_state_dir as ensure_state_dir
+from devenv.core.db.state import private_dir
 from devenv.errors import DevenvError, UsageError
 
 # An OSError with one of these errnos, raised while the dump streams, is about the file being written.

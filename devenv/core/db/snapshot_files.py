@@ -1,4 +1,4 @@
-"""Snapshot metadata and the file primitives under the snapshot store (``devenv.core.snapshots``).
+"""Snapshot metadata and the file primitives under the snapshot store (``devenv.core.db.snapshots``).
 
 ``SnapshotInfo`` is what ``<name>.json`` records. Metadata is never trusted: ``metadata_problem``
 says why it cannot be used (incomplete, inconsistent, or naming a file that is not a plain file
