@@ -22,6 +22,7 @@ from devenv.config import DatabaseConfig, MigrationsConfig, SeedConfig
 from devenv.core import events as ev
 from devenv.core import migrations as m
 from devenv.core.compose.model import ComposeModel
+from devenv.core.migrations.run import _Lines
 from devenv.core.models import Failure, Health, ServiceStatus, UpResult
 from devenv.core.secrets import Masker
 from devenv.errors import (
@@ -325,7 +326,7 @@ def test_shell_argv_merges_stderr_in_order() -> None:
 
 # ---------------------------------------------------------------------------------------- output
 def test_lines_are_reassembled_across_chunks() -> None:
-    lines = m._Lines()
+    lines = _Lines()
     assert lines.feed("stdout", b"hel") == []
     assert lines.feed("stderr", b"oops\nwarn") == ["oops"]
     assert lines.feed("stdout", b"lo\nwor") == ["hello"]
