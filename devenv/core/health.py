@@ -68,7 +68,7 @@ def aggregate(service: str, containers: list[ContainerInfo], settle: float = 0.0
 
 
 def _container_ready(c: ContainerInfo) -> tuple[bool, str]:
-    """Readiness as ``devenv status`` sees it (a snapshot; the wait in health.py is stricter)."""
+    """Readiness as ``devenv status`` sees it (a snapshot; the wait, container_readiness, is stricter)."""
     if c.state == "running":
         if c.has_healthcheck:
             return c.health == Health.HEALTHY, c.health.value if c.health != Health.NONE else "running"

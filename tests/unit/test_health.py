@@ -1,4 +1,4 @@
-"""The readiness engine (``devenv.core.health.Waiter``) driven by a scripted fake Docker engine.
+"""The readiness engine (``devenv.core.waiter.Waiter``) driven by a scripted fake Docker engine.
 
 No Docker here: ``FakeDocker`` answers the few APIClient calls the waiter makes (list, inspect,
 start, logs) from in-memory containers, and turns every state change into the event dict the

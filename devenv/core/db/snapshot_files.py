@@ -39,7 +39,7 @@ class SnapshotFormat:
 
 FORMATS = {
     "pgdump": SnapshotFormat("pgdump", b"PGDMP", ("postgres",), "a pg_dump custom-format file (PGDMP)"),
-    # database_mysql.MySQLAdapter.dump gzips the SQL dump on the host while it streams.
+    # db.mysql.MySQLAdapter.dump gzips the SQL dump on the host while it streams.
     "sql.gz": SnapshotFormat("sql.gz", b"\x1f\x8b", ("mysql", "mariadb"), "a gzip-compressed SQL dump"),
 }
 ENGINES = ("postgres", "mysql", "mariadb")
