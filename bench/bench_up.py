@@ -144,7 +144,7 @@ class EventClock:
 def bench_latency(rounds: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from devenv.config import load_project
-    from devenv.core.models import ServiceFailed, ServiceReady
+    from devenv.core.events import ServiceFailed, ServiceReady
     from devenv.core.stack import Stack, up
 
     ours_healthy, ours_crash, compose_healthy, compose_crash = [], [], [], []

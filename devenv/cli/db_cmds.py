@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devenv.cli.output import Output, human_duration, table
+from devenv.core.events import DbNotice, Event
 from devenv.errors import ComposeMissingError
 
 
@@ -63,9 +64,15 @@ class DbRenderer:
         self.out = out
         self.t0 = time.monotonic()
 
-    def __call__(self, event: Any) -> None:
-        from devenv.core.database import DbNotice, DbOutput, DbStep, SnapshotWritten
-        from devenv.core.models import ServiceChanged
+    def __call__(self, event: Event) -> None:
+        from devenv.core.events import (
+            DbOutput,
+            DbStep,
+            MigrationOutput,
+            MigrationStarted,
+            ServiceChanged,
+            SnapshotWritten,
+        )
 
         clock = self.out.dim(f"[{time.monotonic() - self.t0:6.2f}s]")
         if isinstance(event, DbNotice):
@@ -79,13 +86,10 @@ class DbRenderer:
             self.out.info(f"{clock} snapshot {s.name} written ({_size(s.size)}, revision {s.revision or '-'})")
         elif isinstance(event, ServiceChanged):
             self.out.info(f"{clock}   {event.status.service}: {event.readiness.value} {event.note}".rstrip())
-        else:
-            from devenv.core import migrations
-
-            if isinstance(event, migrations.MigrationOutput):
-                self.out.info(f"    {event.line}")
-            elif isinstance(event, migrations.MigrationStarted):
-                self.out.info(f"{clock} running `{event.command}` in {event.service} ({event.mode})")
+        elif isinstance(event, MigrationOutput):
+            self.out.info(f"    {event.line}")
+        elif isinstance(event, MigrationStarted):
+            self.out.info(f"{clock} running `{event.command}` in {event.service} ({event.mode})")
 
 
 def _size(n: int) -> str:
@@ -99,7 +103,7 @@ def _size(n: int) -> str:
 
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
     from devenv.cli.stack_cmds import confirm, load_stack
-    from devenv.core import database as db
+    from devenv.core import db
 
     if not args.db_command:
         args.db_parser.print_help()
@@ -109,11 +113,11 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
     name = args.db_command
 
     if name == "snapshots":
-        from devenv.core import journal
+        from devenv.core.db import journal
 
         unfinished = journal.pending(stack.project.root)
         if unfinished is not None:
-            emit(db.DbNotice(unfinished.recovery()))
+            emit(DbNotice(unfinished.recovery()))
         store = db.SnapshotStore(stack.project.root, stack.profile.name)
         scan = store.scan()
         snapshots = scan.snapshots

@@ -272,7 +272,7 @@ def _map_engine_error(exc: Exception) -> DevenvError | None:
     if module.startswith(("docker", "requests", "urllib3")) and (
         "Connection" in text or "No such file" in text or "Permission" in text
     ):
-        from devenv.core.engine import unavailable
+        from devenv.core.engine.client import unavailable
 
         return unavailable(exc, os.environ.get("DOCKER_HOST") or "the Docker socket")
     if isinstance(exc, DockerUnavailableError):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devenv.cli.output import Output
+from devenv.core.events import Event
 from devenv.errors import DevenvError, ExitCode
 
 # CLI action -> core action (the [migrations] key holding its command).
@@ -69,8 +70,15 @@ class MigrateRenderer:
         self.out = out
         self.up = UpRenderer(out, live=False)
 
-    def __call__(self, event: object) -> None:
-        from devenv.core.migrations import MigrationOutput, MigrationStarted, MigrationWaiting
+    def __call__(self, event: Event) -> None:
+        from devenv.core.events import (
+            ComposeOutput,
+            MigrationOutput,
+            MigrationStarted,
+            MigrationWaiting,
+            ServiceChanged,
+            StepStarted,
+        )
 
         out = self.out
         if isinstance(event, MigrationOutput):
@@ -83,11 +91,8 @@ class MigrateRenderer:
             out.info(out.bold(f"$ {event.command}") + out.dim(f"   {where}"))
         elif isinstance(event, MigrationWaiting):
             out.info(out.dim(f"starting {', '.join(event.services)}: {event.reason}"))
-        else:
-            from devenv.core.models import ComposeOutput, ServiceChanged, StepStarted
-
-            if isinstance(event, StepStarted | ComposeOutput | ServiceChanged):
-                self.up(event)
+        elif isinstance(event, StepStarted | ComposeOutput | ServiceChanged):
+            self.up(event)
 
 
 def cmd_migrate(args: argparse.Namespace, out: Output) -> int:

@@ -10,16 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from devenv.cli.output import Output, table, uptime
-from devenv.core.models import (
-    ComposeOutput,
-    Failure,
-    ProgressEvent,
-    Readiness,
-    ServiceChanged,
-    ServiceStatus,
-    StepStarted,
-    UpResult,
-)
+from devenv.core.events import ComposeOutput, Event, MigrationOutput, MigrationStarted, ServiceChanged, StepStarted
+from devenv.core.models import Failure, Readiness, ServiceStatus, UpResult
 from devenv.errors import ExitCode
 
 OUTCOME_EXIT = {
@@ -129,7 +121,7 @@ class UpRenderer:
         self.stop = threading.Event()
         self.ticker: threading.Thread | None = None
 
-    def __call__(self, event: ProgressEvent | Any) -> None:
+    def __call__(self, event: Event) -> None:
         with self.lock:
             if isinstance(event, StepStarted):
                 if event.step == "wait" and self.live and self.ticker is None:
@@ -139,12 +131,10 @@ class UpRenderer:
                     self.out.info(self.out.dim(f"[{self._clock()}] {event.step}: {event.detail}"))
             elif isinstance(event, ComposeOutput):
                 self._above(self.out.dim(f"  compose: {event.line}"))
-            elif type(event).__name__ == "MigrationOutput":
-                self._above(f"  {getattr(event, 'line', '')}")
-            elif type(event).__name__ == "MigrationStarted":
-                self._above(
-                    f"[{self._clock()}] run_on_up: `{getattr(event, 'command', '')}` in {getattr(event, 'service', '')}"
-                )
+            elif isinstance(event, MigrationOutput):
+                self._above(f"  {event.line}")
+            elif isinstance(event, MigrationStarted):
+                self._above(f"[{self._clock()}] run_on_up: `{event.command}` in {event.service}")
             elif isinstance(event, ServiceChanged):
                 self.rows[event.status.service] = (event, time.monotonic())
                 if self.live:
@@ -207,6 +197,7 @@ class UpRenderer:
 
 
 def cmd_up(args: argparse.Namespace, out: Output) -> int:
+    from devenv.core.migrations import run_on_up
     from devenv.core.stack import up
 
     stack = load_stack(args, out)
@@ -218,7 +209,13 @@ def cmd_up(args: argparse.Namespace, out: Output) -> int:
     )
     try:
         result: UpResult = up(
-            stack, args.services, build=args.build, timeout=args.timeout, emit=renderer, force_recreate=switching
+            stack,
+            args.services,
+            build=args.build,
+            timeout=args.timeout,
+            emit=renderer,
+            force_recreate=switching,
+            after_ready=run_on_up,
         )
     finally:
         renderer.close()
@@ -352,7 +349,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 
 
 def check_declared(stack: Any, services: list[str]) -> None:
-    from devenv.core.stack import check_services
+    from devenv.core.compose.model import check_services
 
     known = stack.service_names()
     if known:
@@ -434,14 +431,12 @@ def confirm(args: argparse.Namespace, out: Output, stack: Any, action: str) -> N
 
 
 def cmd_down(args: argparse.Namespace, out: Output) -> int:
-    from devenv.core.models import ComposeOutput as _CO
-
     stack = load_stack(args, out, running="follow")
     if args.volumes:
         confirm(args, out, stack, "remove the volumes of project " + stack.name)
 
-    def emit(event: ProgressEvent) -> None:
-        if isinstance(event, _CO):
+    def emit(event: Event) -> None:
+        if isinstance(event, ComposeOutput):
             out.info(out.dim(f"  compose: {event.line}"))
 
     stack.down(volumes=args.volumes, timeout=args.timeout, emit=emit)

@@ -1,25 +1,22 @@
-"""Event-driven readiness: start services in dependency order and follow them until ready.
+"""Readiness rules: what a service's state means, and how Engine events change it.
 
-How a wait works (``Waiter.run``):
+Shared by ``devenv status`` (a snapshot: :func:`aggregate`), the ``up`` waiter
+(:mod:`devenv.core.waiter`) and any long-lived follower of a stack. Pure functions and plain
+state, no Docker and no threads: the callers read the Engine and feed what they read in here.
 
-1. The caller subscribes to the Engine's ``/events`` stream for the project *before* Compose
-   creates anything (``EventStream``), so no transition can be missed.
-2. After ``docker compose up --no-start`` created the containers, one list + inspect gives the
-   initial state of every container of the target services.
-3. Containers that are not running are started through the Engine API as soon as their
-   ``depends_on`` conditions hold (service_started / service_healthy /
-   service_completed_successfully). Compose itself checks those conditions by polling every
-   500 ms; here the next start happens within milliseconds of the event that unblocks it.
-4. Every state change then comes from the event stream (start, die, health_status, destroy, oom).
-   The only timers are the overall deadline, the "settle" window for services without a
-   healthcheck, and probe retry intervals; they bound ``queue.get(timeout=...)``, nothing sleeps.
+- :func:`aggregate`: one status for a service from its containers (the worst container speaks);
+- :class:`Tracked` and :func:`apply_event`: the event reducer. A tracked container's state follows
+  the Engine's ``/events`` (start, die, health_status, oom, destroy, pause, unpause); a failure is
+  recorded at the first event that proves it (restart loops at the first ``die``);
+- :func:`container_readiness` and :func:`condition_met`: the verdicts of a wait, and whether a
+  ``depends_on`` condition holds.
 
 Verdicts:
 - healthcheck: ready when healthy; ``unhealthy`` fails at once;
 - no healthcheck: ready once running for ``settle`` seconds without dying; any exit or restart
   before the whole wait ends fails it (plain ``docker compose up --wait`` calls a crash-looping
   service without healthcheck healthy; we do not);
-- a probe (``[probes.<service>]``), when configured, must pass as well;
+- a probe (``[probes.<service>]``), when configured, must pass as well (the waiter runs it);
 - exit 0 with restart policy "no"/"on-failure": "completed" (a one-shot such as ``migrate``);
 - non-zero exit: failed; any exit under "always"/"unless-stopped" (or non-zero under
   "on-failure"): a restart loop, failed at the first ``die``.
@@ -27,94 +24,69 @@ Verdicts:
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
-from devenv.core.models import (
-    ContainerInfo,
-    Failure,
-    Health,
-    ProgressEvent,
-    Readiness,
-    ServiceChanged,
-    ServiceFailed,
-    ServiceReady,
-    ServiceStatus,
-    UpResult,
-    WaitFinished,
-)
-from devenv.core.secrets import Masker
-from devenv.core.stack import (
-    ONEOFF_LABEL,
-    PROJECT_LABEL,
-    SERVICE_LABEL,
-    ComposeModel,
-    ServiceSpec,
-    aggregate,
-    container_from_inspect,
-)
+from devenv.core.models import ContainerInfo, Health, Readiness, ServiceStatus
 
-if TYPE_CHECKING:
-    import docker
-
-    from devenv.config import Probe
-
-Emit = Callable[[ProgressEvent], None]
 RESTARTING_POLICIES = ("always", "unless-stopped")
 
 
-# --------------------------------------------------------------------------------- event stream
-class EventStream:
-    """The Engine's ``/events`` for one project, read by a daemon thread into a queue.
-
-    Open it before the initial inspect and before any container is started. Each queued item is ``("event", dict)``, or
-    ``("stream_error", exc)`` if the connection breaks. Other producers (start calls, probes)
-    share the same queue, so the waiter has one place to block on.
-    """
-
-    def __init__(self, api: docker.APIClient, project: str) -> None:
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._closing = threading.Event()
-        self._stream = api.events(decode=True, filters={"type": "container", "label": f"{PROJECT_LABEL}={project}"})
-        self._thread = threading.Thread(target=self._read, name="devenv-events", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            for event in self._stream:
-                self.queue.put(("event", event))
-        except Exception as exc:
-            if not self._closing.is_set():
-                self.queue.put(("stream_error", exc))
-            return
-        if not self._closing.is_set():
-            self.queue.put(("stream_error", ConnectionError("the Docker event stream ended")))
-
-    def drain(self) -> list[tuple[str, Any]]:
-        items = []
-        while True:
-            try:
-                items.append(self.queue.get_nowait())
-            except queue.Empty:
-                return items
-
-    def close(self) -> None:
-        self._closing.set()
-        with contextlib.suppress(Exception):
-            self._stream.close()
+# ------------------------------------------------------------------------------ status snapshot
+SEVERITY = {"dead": 6, "restarting": 5, "exited": 4, "paused": 3, "removing": 3, "created": 2, "running": 1}
 
 
-# ------------------------------------------------------------------------------- tracked state
+def aggregate(service: str, containers: list[ContainerInfo], settle: float = 0.0) -> ServiceStatus:
+    """One status line for a service from its containers: the worst container speaks for it."""
+    if not containers:
+        return ServiceStatus(service, "missing", Health.NONE, False, None, detail="not created")
+    worst = max(containers, key=lambda c: (SEVERITY.get(c.state, 0), c.health == Health.UNHEALTHY))
+    # Health of the service: the least healthy container that has a healthcheck.
+    rank = {Health.UNHEALTHY: 0, Health.STARTING: 1, Health.HEALTHY: 2, Health.NONE: 3}
+    checked = [c.health for c in containers if c.has_healthcheck or c.health != Health.NONE]
+    health = min(checked, key=lambda h: rank[h]) if checked else worst.health
+    ready, detail = _container_ready(worst)
+    if ready:
+        for c in containers:
+            r, d = _container_ready(c)
+            if not r:
+                ready, detail = False, d
+    ports = tuple(p for c in containers for p in c.ports)
+    started = [c.started_at for c in containers if c.started_at]
+    return ServiceStatus(
+        service=service,
+        state=worst.state,
+        health=health,
+        ready=ready,
+        exit_code=worst.exit_code,
+        ports=ports,
+        detail=detail if len(containers) == 1 else f"{detail} ({len(containers)} containers)",
+        containers=tuple(sorted(containers, key=lambda c: c.number)),
+        started_at=min(started) if started else None,
+    )
+
+
+def _container_ready(c: ContainerInfo) -> tuple[bool, str]:
+    """Readiness as ``devenv status`` sees it (a snapshot; the wait, container_readiness, is stricter)."""
+    if c.state == "running":
+        if c.has_healthcheck:
+            return c.health == Health.HEALTHY, c.health.value if c.health != Health.NONE else "running"
+        return True, "running"
+    if c.state == "exited":
+        if c.exit_code == 0 and c.restart_policy in ("no", "on-failure", ""):
+            return True, "completed"
+        return False, f"exited with code {c.exit_code}"
+    if c.state == "restarting":
+        return False, f"restarting (restarts: {c.restart_count})"
+    return False, c.state
+
+
+# ------------------------------------------------------------------------------- event reducer
 @dataclass
 class Tracked:
+    """One container followed through Engine events."""
+
     info: ContainerInfo
     needs_start: bool  # not running when the wait began (or created later): we must start it
     started_mono: float | None = None  # monotonic time of the last start
@@ -123,455 +95,120 @@ class Tracked:
     oom: bool = False
 
 
-@dataclass
-class ServiceVerdict:
-    readiness: Readiness
-    how: str = ""  # for READY: healthy / running / completed / probe
-    reason: str = ""  # for FAILED
-    note: str = ""  # for PENDING / WAITING: what it waits for
-    blocked_on: tuple[str, ...] = ()
+def event_parts(ev: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]]:
+    """``(action, container id, actor attributes)`` of one ``/events`` message."""
+    action = str(ev.get("Action") or ev.get("status") or "")
+    actor = ev.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    cid = str(actor.get("ID") or ev.get("id") or "")
+    return action, cid, attrs
 
 
-@dataclass
-class ProbeState:
-    ok: bool = False
-    last_error: str = ""
-    running: bool = False
+def loop_reason(info: ContainerInfo, code: int | None) -> str:
+    code_text = f"exited with code {code}" if code is not None else "keeps exiting"
+    return f'restart loop: {code_text} and restart policy "{info.restart_policy}" keeps restarting it'
 
 
-def parse_port_conflict(message: str) -> tuple[str, int] | None:
-    """(host_ip, port) from an Engine start error about a published port, else None."""
-    if "port is already allocated" not in message and "address already in use" not in message:
-        return None
-    m = re.search(r"(?:Bind for |listen tcp[46]? )\[?([0-9a-fA-F.:]*?)\]?:(\d+)(?: failed|: bind)", message)
-    if not m:
-        m = re.search(r"([0-9.]+):(\d+)", message)
-    if not m:
-        return None
-    return m.group(1) or "0.0.0.0", int(m.group(2))
+def apply_event(t: Tracked, action: str, attrs: Mapping[str, Any], now: float) -> None:
+    """Apply one Engine event (``action``, its actor's ``attrs``) to a tracked container.
 
-
-# ------------------------------------------------------------------------------------- waiter
-@dataclass
-class Waiter:
-    api: docker.APIClient
-    project: str
-    profile: str
-    model: ComposeModel
-    targets: list[str]
-    emit: Emit
-    timeout: float = 120.0
-    settle: float = 1.5
-    probes: Mapping[str, Probe] = field(default_factory=dict)
-    logs_tail: Callable[[str, int], list[str]] | None = None
-
-    @cached_property
-    def mask(self) -> Masker:
-        """Masks secrets of the compose config in every text a failure or a note carries (built on first use)."""
-        return Masker.from_config(self.model.raw)
-
-    def __post_init__(self) -> None:
-        self.tracked: dict[str, Tracked] = {}
-        self.verdicts: dict[str, ServiceVerdict] = {}
-        self.last_emitted: dict[str, tuple[Any, ...]] = {}
-        self.probe_state: dict[str, ProbeState] = {s: ProbeState() for s in self.probes if s in self.targets}
-        self.reported: set[str] = set()
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="devenv-start")
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-    # -- public -------------------------------------------------------------------------------
-    def run(self, stream: EventStream, t0: float | None = None) -> UpResult:
-        self.queue = stream.queue
-        self.t0 = time.monotonic() if t0 is None else t0
-        deadline = time.monotonic() + self.timeout
-        stream.drain()  # events of the create step (e.g. old containers being replaced)
-        try:
-            self._initial_inspect()
-            while True:
-                self._evaluate()
-                outcome = self._outcome()
-                if outcome:
-                    return self._finish(outcome)
-                now = time.monotonic()
-                if now >= deadline:
-                    return self._finish("timeout")
-                wake = min([deadline, *self._timers(now)])
-                try:
-                    kind, payload = self.queue.get(timeout=max(0.0, wake - now))
-                except queue.Empty:
-                    continue
-                self._handle(kind, payload)
-                # Handle whatever else is already queued before re-evaluating.
-                while True:
-                    try:
-                        kind, payload = self.queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    self._handle(kind, payload)
-        except KeyboardInterrupt:
-            return self._finish("interrupted")
-        finally:
-            self._stop.set()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-
-    # -- setup ----------------------------------------------------------------------------------
-    def _initial_inspect(self) -> None:
-        listed = self.api.containers(all=True, filters={"label": [f"{PROJECT_LABEL}={self.project}"]})
-        now_wall, now_mono = time.time(), time.monotonic()
-        for item in listed:
-            labels = item.get("Labels") or {}
-            if labels.get(ONEOFF_LABEL) == "True" or labels.get(SERVICE_LABEL) not in self.targets:
-                continue
-            try:
-                info = container_from_inspect(self.api.inspect_container(item["Id"]))
-            except Exception as exc:
-                if "No such container" in str(exc):
-                    continue
-                raise
-            t = Tracked(info=info, needs_start=info.state not in ("running", "restarting", "paused"))
-            if info.state == "running" and info.started_at:
-                t.started_mono = now_mono - max(0.0, now_wall - info.started_at)
-            if info.state == "restarting":
-                t.failure = self._loop_reason(info, info.exit_code)
-            elif info.state == "running" and info.health == Health.UNHEALTHY:
-                # health_status events fire only on a change: an already-unhealthy container sends none.
-                t.failure = "is unhealthy"
-            self.tracked[info.id] = t
-
-    # -- event handling -------------------------------------------------------------------------
-    def _handle(self, kind: str, payload: Any) -> None:
-        if kind == "event":
-            self._on_event(payload)
-        elif kind == "started":
-            cid, error = payload
-            t = self.tracked.get(cid)
-            if t and error is not None:
-                t.failure = self._start_failure(t, error)
-        elif kind == "probe":
-            service, ok, detail = payload
-            st = self.probe_state.setdefault(service, ProbeState())
-            st.running = False
-            st.ok = st.ok or ok
-            st.last_error = "" if ok else self.mask(detail)
-        elif kind == "stream_error":
-            from devenv.core.engine import unavailable
-
-            raise unavailable(payload, str(getattr(self.api, "base_url", "the Docker socket")))
-
-    def _on_event(self, ev: Mapping[str, Any]) -> None:
-        action = str(ev.get("Action") or ev.get("status") or "")
-        actor = ev.get("Actor") or {}
-        attrs = actor.get("Attributes") or {}
-        cid = str(actor.get("ID") or ev.get("id") or "")
-        if attrs.get(ONEOFF_LABEL) == "True":
-            return
-        t = self.tracked.get(cid)
-        if t is None:
-            if action == "create" and attrs.get(SERVICE_LABEL) in self.targets:
-                try:
-                    info = container_from_inspect(self.api.inspect_container(cid))
-                except Exception:
-                    return
-                self.tracked[cid] = Tracked(info=info, needs_start=info.state != "running")
-            return
-        info = t.info
-        if action == "start":
-            restarted = t.started_mono is not None and not t.needs_start and info.state != "running"
-            t.info = replace(
-                info,
-                state="running",
-                exit_code=None,
-                health=Health.STARTING if info.has_healthcheck else Health.NONE,
-                restart_count=info.restart_count + (1 if restarted else 0),
-            )
-            t.started_mono = time.monotonic()
-            t.needs_start = False
-            if restarted and t.failure is None:
-                t.failure = self._loop_reason(t.info, info.exit_code)
-        elif action == "die":
-            code = _int(attrs.get("exitCode"))
-            t.info = replace(info, state="exited", exit_code=code)
-            policy = info.restart_policy
-            if policy in RESTARTING_POLICIES or (policy == "on-failure" and code != 0):
-                t.failure = t.failure or self._loop_reason(t.info, code)
-            elif code != 0:
-                oom = " (killed: out of memory)" if t.oom or (code == 137 and info.oom_killed) else ""
-                t.failure = t.failure or f"exited with code {code}{oom}"
-        elif action.startswith("health_status"):
-            status = action.split(":", 1)[1].strip() if ":" in action else ""
-            if status in Health._value2member_map_:
-                t.info = replace(info, health=Health(status))
-                if status == "unhealthy":
-                    t.failure = t.failure or "is unhealthy"
-        elif action == "oom":
-            t.oom = True
-        elif action == "destroy":
-            t.info = replace(info, state="removed")
-            t.failure = t.failure or "was removed while devenv waited for it"
-        elif action == "pause":
-            t.info = replace(info, state="paused")
-        elif action == "unpause":
-            t.info = replace(info, state="running")
-
-    @staticmethod
-    def _loop_reason(info: ContainerInfo, code: int | None) -> str:
-        code_text = f"exited with code {code}" if code is not None else "keeps exiting"
-        return f'restart loop: {code_text} and restart policy "{info.restart_policy}" keeps restarting it'
-
-    def _start_failure(self, t: Tracked, error: BaseException) -> str:
-        text = getattr(error, "explanation", None) or str(error)
-        conflict = parse_port_conflict(str(text))
-        if conflict:
-            from devenv.core.ports import describe_port_holder
-
-            host_ip, port = conflict
-            holder = describe_port_holder(port, self.api)
-            who = f"; held by {holder}" if holder else ""
-            return f"port {port} ({host_ip}) is already in use on the host{who}"
-        return f"failed to start: {self.mask(str(text))}"
-
-    # -- verdicts -------------------------------------------------------------------------------
-    def _containers_of(self, service: str) -> list[Tracked]:
-        return [t for t in self.tracked.values() if t.info.service == service and t.info.state != "removed"]
-
-    def _container_ready(self, t: Tracked, now: float) -> tuple[Readiness, str, str]:
-        info = t.info
-        if t.failure:
-            return Readiness.FAILED, "", t.failure
-        if t.needs_start:
-            return Readiness.PENDING, "", ""
-        if info.state == "running":
-            if info.has_healthcheck:
-                if info.health == Health.HEALTHY:
-                    return Readiness.READY, "healthy", ""
-                if info.health == Health.UNHEALTHY:
-                    return Readiness.FAILED, "", "is unhealthy"
-                return Readiness.WAITING, "", "health: starting"
-            started = t.started_mono if t.started_mono is not None else now
-            # A configured probe is stronger evidence than the settle window: it gates instead.
-            if info.service in self.probes or now - started >= self.settle:
-                return Readiness.READY, "running", ""
-            return Readiness.WAITING, "", "running, settling"
-        if info.state == "exited":
-            if info.exit_code == 0:
-                return Readiness.READY, "completed", ""
-            return Readiness.FAILED, "", f"exited with code {info.exit_code}"
-        if info.state == "restarting":
-            return Readiness.FAILED, "", self._loop_reason(info, info.exit_code)
-        if info.state in ("dead", "removing"):
-            return Readiness.FAILED, "", f"is {info.state}"
-        if info.state == "paused":
-            return Readiness.FAILED, "", "is paused (docker unpause it)"
-        return Readiness.WAITING, "", info.state
-
-    def _verdict(self, service: str, now: float) -> ServiceVerdict:
-        containers = self._containers_of(service)
-        spec = self.model.services.get(service, ServiceSpec(service))
-        if not containers:
-            if spec.replicas == 0:
-                return ServiceVerdict(Readiness.READY, how="scaled to 0")
-            return ServiceVerdict(Readiness.PENDING, note="not created")
-        states = [self._container_ready(t, now) for t in containers]
-        failed = [s for s in states if s[0] == Readiness.FAILED]
-        if failed:
-            return ServiceVerdict(Readiness.FAILED, reason=failed[0][2])
-        if any(s[0] == Readiness.PENDING for s in states):
-            blocked = self._blocked_on(spec, now)
-            note = "waiting for " + ", ".join(f"{d.service} ({_cond(d.condition)})" for d in blocked) if blocked else ""
-            return ServiceVerdict(Readiness.PENDING, note=note, blocked_on=tuple(d.service for d in blocked))
-        if any(s[0] == Readiness.WAITING for s in states):
-            return ServiceVerdict(Readiness.WAITING, note=next(s[2] for s in states if s[0] == Readiness.WAITING))
-        how = states[0][1]
-        probe = self.probes.get(service)
-        if probe is not None and how != "completed":
-            st = self.probe_state.setdefault(service, ProbeState())
-            if not st.ok:
-                self._run_probe(service, probe, containers[0].info)
-                note = "probe: " + (st.last_error or "checking")
-                return ServiceVerdict(Readiness.WAITING, note=note)
-            how = "probe"
-        return ServiceVerdict(Readiness.READY, how=how)
-
-    def _blocked_on(self, spec: ServiceSpec, now: float) -> list[Any]:
-        blocked = []
-        for dep in spec.depends_on:
-            if dep.service not in self.model.services:
-                continue
-            if not self._condition_met(dep.service, dep.condition, now):
-                blocked.append(dep)
-        return blocked
-
-    def _condition_met(self, service: str, condition: str, now: float) -> bool:
-        containers = self._containers_of(service)
-        if not containers:
-            return self.model.services.get(service, ServiceSpec(service)).replicas == 0
-        for t in containers:
-            if t.failure or t.needs_start:
-                return False
-            info = t.info
-            if condition == "service_healthy":
-                ok = info.health == Health.HEALTHY if info.has_healthcheck else info.state == "running"
-            elif condition == "service_completed_successfully":
-                ok = info.state == "exited" and info.exit_code == 0
-            else:  # service_started
-                ok = info.state in ("running", "exited")
-            if not ok:
-                return False
-        return True
-
-    def _evaluate(self) -> None:
-        now = time.monotonic()
-        elapsed = now - self.t0
-        for service in self.targets:
-            v = self._verdict(service, now)
-            self.verdicts[service] = v
-            if v.readiness == Readiness.PENDING and not v.blocked_on:
-                self._start_service(service)
-            status = self._status(service, v)
-            key = (v.readiness, status.state, status.health, v.note, v.reason)
-            if self.last_emitted.get(service) != key:
-                self.last_emitted[service] = key
-                self.emit(ServiceChanged(status, v.readiness, elapsed, note=v.note or v.reason))
-                if v.readiness == Readiness.READY:
-                    self.emit(ServiceReady(service, v.how, elapsed))
-
-    def _start_service(self, service: str) -> None:
-        for t in self._containers_of(service):
-            if t.needs_start and not t.start_requested:
-                t.start_requested = True
-                self._pool.submit(self._start_container, t.info.id)
-
-    def _start_container(self, cid: str) -> None:
-        try:
-            self.api.start(cid)
-        except Exception as exc:
-            self.queue.put(("started", (cid, exc)))
-            return
-        self.queue.put(("started", (cid, None)))
-
-    def _run_probe(self, service: str, probe: Probe, info: ContainerInfo) -> None:
-        st = self.probe_state.setdefault(service, ProbeState())
-        if st.running or self._stop.is_set():
-            return
-        st.running = True
-        from devenv.core.probes import run_probe
-
-        def attempt() -> None:
-            ok, detail = run_probe(self.api, probe, info)
-            if not ok:
-                # Retry interval: a bounded wait on the stop flag, not a sleep in the wait loop.
-                self._stop.wait(probe.interval)
-            self.queue.put(("probe", (service, ok, detail)))
-
-        self._pool.submit(attempt)
-
-    def _timers(self, now: float) -> list[float]:
-        """Monotonic times at which a verdict can change without an event (settle windows)."""
-        out = []
-        for t in self.tracked.values():
-            if (
-                t.info.state == "running"
-                and not t.info.has_healthcheck
-                and t.started_mono is not None
-                and t.failure is None
-                and t.info.service not in self.probes
-                and now - t.started_mono < self.settle
-            ):
-                out.append(t.started_mono + self.settle)
-        return out
-
-    def _outcome(self) -> str | None:
-        if any(v.readiness == Readiness.FAILED for v in self.verdicts.values()):
-            return "failed"
-        if all(v.readiness == Readiness.READY for v in self.verdicts.values()):
-            return "ready"
-        return None
-
-    # -- results --------------------------------------------------------------------------------
-    def _status(self, service: str, v: ServiceVerdict | None = None) -> ServiceStatus:
-        infos = [t.info for t in self._containers_of(service)]
-        base = aggregate(service, infos)
-        v = v or self.verdicts.get(service)
-        if v is None:
-            return base
-        detail = {
-            Readiness.READY: v.how,
-            Readiness.FAILED: v.reason,
-        }.get(v.readiness, v.note or base.detail)
-        return replace(base, ready=v.readiness == Readiness.READY, detail=detail)
-
-    def _finish(self, outcome: str) -> UpResult:
-        elapsed = time.monotonic() - self.t0
-        failures: list[Failure] = []
-        now = time.monotonic()
-        for service in self.targets:
-            v = self.verdicts.get(service) or self._verdict(service, now)
-            if v.readiness == Readiness.READY:
-                continue
-            if outcome == "failed" and v.readiness != Readiness.FAILED:
-                continue
-            if outcome == "interrupted":
-                continue
-            if v.readiness == Readiness.FAILED:
-                reason = v.reason
-            elif v.readiness == Readiness.PENDING and v.blocked_on:
-                reason = f"timed out: never started, {v.note}"
-            else:
-                reason = f"timed out: {v.note or 'not ready'}"
-            failures.append(self._diagnose(service, reason, v.blocked_on))
-        for f in failures:
-            self.emit(ServiceFailed(f, elapsed))
-        self._refresh()
-        services = tuple(self._status(s) for s in self.targets)
-        ok = outcome == "ready"
-        self.emit(WaitFinished(ok, elapsed, outcome))
-        return UpResult(self.project, self.profile, ok, outcome, elapsed, services, tuple(failures))
-
-    def _refresh(self) -> None:
-        """One final inspect per container, so the result carries what events do not: published
-        ports (bound at start) and the engine's start time."""
-        for t in self.tracked.values():
-            if t.info.state == "removed":
-                continue
-            try:
-                fresh = container_from_inspect(self.api.inspect_container(t.info.id))
-            except Exception:  # gone or engine hiccup: keep what the events told us
-                continue
-            t.info = replace(t.info, ports=fresh.ports, started_at=fresh.started_at)
-
-    def _diagnose(self, service: str, reason: str, blocked_on: Iterable[str]) -> Failure:
-        containers = self._containers_of(service)
-        target = next((t for t in containers if t.failure), containers[0] if containers else None)
-        health_output = None
-        logs: list[str] = []
-        info = target.info if target else None
-        if target is not None:
-            try:
-                fresh = container_from_inspect(self.api.inspect_container(target.info.id))
-                health_output = fresh.health_output
-                info = replace(fresh, state=fresh.state, exit_code=fresh.exit_code)
-            except Exception:
-                pass
-            if self.logs_tail is not None:
-                logs = self.logs_tail(target.info.id, 20)
-        probe_state = self.probe_state.get(service)
-        if probe_state and not probe_state.ok and probe_state.last_error:
-            health_output = (health_output + "\n" if health_output else "") + f"probe: {probe_state.last_error}"
-        return Failure(
-            service=service,
-            reason=self.mask(reason),
-            state=info.state if info else "missing",
-            health=info.health if info else Health.NONE,
-            exit_code=info.exit_code if info else None,
-            restart_count=info.restart_count if info else 0,
-            health_output=self.mask.optional(health_output),
-            logs=self.mask.lines(logs),
-            blocked_on=tuple(blocked_on),
+    ``now`` is the monotonic time the event was handled (the start time of a ``start``).
+    """
+    info = t.info
+    if action == "start":
+        restarted = t.started_mono is not None and not t.needs_start and info.state != "running"
+        t.info = replace(
+            info,
+            state="running",
+            exit_code=None,
+            health=Health.STARTING if info.has_healthcheck else Health.NONE,
+            restart_count=info.restart_count + (1 if restarted else 0),
         )
+        t.started_mono = now
+        t.needs_start = False
+        if restarted and t.failure is None:
+            t.failure = loop_reason(t.info, info.exit_code)
+    elif action == "die":
+        code = _int(attrs.get("exitCode"))
+        t.info = replace(info, state="exited", exit_code=code)
+        policy = info.restart_policy
+        if policy in RESTARTING_POLICIES or (policy == "on-failure" and code != 0):
+            t.failure = t.failure or loop_reason(t.info, code)
+        elif code != 0:
+            oom = " (killed: out of memory)" if t.oom or (code == 137 and info.oom_killed) else ""
+            t.failure = t.failure or f"exited with code {code}{oom}"
+    elif action.startswith("health_status"):
+        status = action.split(":", 1)[1].strip() if ":" in action else ""
+        if status in Health._value2member_map_:
+            t.info = replace(info, health=Health(status))
+            if status == "unhealthy":
+                t.failure = t.failure or "is unhealthy"
+    elif action == "oom":
+        t.oom = True
+    elif action == "destroy":
+        t.info = replace(info, state="removed")
+        t.failure = t.failure or "was removed while devenv waited for it"
+    elif action == "pause":
+        t.info = replace(info, state="paused")
+    elif action == "unpause":
+        t.info = replace(info, state="running")
 
 
-def _cond(condition: str) -> str:
+# ------------------------------------------------------------------------------------ verdicts
+def container_readiness(t: Tracked, now: float, *, settle: float, probed: bool) -> tuple[Readiness, str, str]:
+    """``(readiness, how, reason or note)`` of one tracked container at monotonic time ``now``.
+
+    ``probed``: the service has a probe, which gates readiness instead of the settle window.
+    """
+    info = t.info
+    if t.failure:
+        return Readiness.FAILED, "", t.failure
+    if t.needs_start:
+        return Readiness.PENDING, "", ""
+    if info.state == "running":
+        if info.has_healthcheck:
+            if info.health == Health.HEALTHY:
+                return Readiness.READY, "healthy", ""
+            if info.health == Health.UNHEALTHY:
+                return Readiness.FAILED, "", "is unhealthy"
+            return Readiness.WAITING, "", "health: starting"
+        started = t.started_mono if t.started_mono is not None else now
+        # A configured probe is stronger evidence than the settle window: it gates instead.
+        if probed or now - started >= settle:
+            return Readiness.READY, "running", ""
+        return Readiness.WAITING, "", "running, settling"
+    if info.state == "exited":
+        if info.exit_code == 0:
+            return Readiness.READY, "completed", ""
+        return Readiness.FAILED, "", f"exited with code {info.exit_code}"
+    if info.state == "restarting":
+        return Readiness.FAILED, "", loop_reason(info, info.exit_code)
+    if info.state in ("dead", "removing"):
+        return Readiness.FAILED, "", f"is {info.state}"
+    if info.state == "paused":
+        return Readiness.FAILED, "", "is paused (docker unpause it)"
+    return Readiness.WAITING, "", info.state
+
+
+def condition_met(containers: Iterable[Tracked], condition: str) -> bool:
+    """Whether every one of a service's (existing) containers meets a ``depends_on`` condition."""
+    for t in containers:
+        if t.failure or t.needs_start:
+            return False
+        info = t.info
+        if condition == "service_healthy":
+            ok = info.health == Health.HEALTHY if info.has_healthcheck else info.state == "running"
+        elif condition == "service_completed_successfully":
+            ok = info.state == "exited" and info.exit_code == 0
+        else:  # service_started
+            ok = info.state in ("running", "exited")
+        if not ok:
+            return False
+    return True
+
+
+def describe_condition(condition: str) -> str:
+    """A ``depends_on`` condition in words: "healthy", "completed successfully", "started"."""
     return {
         "service_healthy": "healthy",
         "service_completed_successfully": "completed successfully",

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, epoch_seconds
 from devenv.core.models import LogLine
-from devenv.core.stack import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, _epoch
 
 if TYPE_CHECKING:
     import docker
@@ -131,7 +131,7 @@ class LogFollower:
                 self._attached[cid] = stream
             for text in _lines(stream):
                 ts, body = split_timestamp(text)
-                stamp = _epoch(ts) if ts else None
+                stamp = epoch_seconds(ts) if ts else None
                 if stamp is not None:
                     if stamp <= self._last_ts.get(cid, 0.0):
                         continue  # already printed before a re-attach

@@ -1,7 +1,8 @@
-"""Plain data the core hands to front ends: service states and typed progress events.
+"""Plain data the core hands to front ends: containers, service states, failures, results.
 
 Everything here is a frozen dataclass or an enum, so the CLI can print it, the TUI can post it as
-a message, and tests can compare it. Nothing here talks to Docker.
+a message, and tests can compare it. Nothing here talks to Docker. The progress events that carry
+these values are in :mod:`devenv.core.events`.
 """
 
 from __future__ import annotations
@@ -116,55 +117,6 @@ class Failure:
             "restart_count": self.restart_count,
             "blocked_on": list(self.blocked_on),
         }
-
-
-# ----------------------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class StepStarted:
-    """A phase of an operation began: "config", "create", "build", "start", "wait", "down"."""
-
-    step: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class ComposeOutput:
-    """A line printed by a ``docker compose`` command devenv runs (build output, pulls...)."""
-
-    line: str
-
-
-@dataclass(frozen=True)
-class ServiceChanged:
-    """A service's aggregated status changed during a wait."""
-
-    status: ServiceStatus
-    readiness: Readiness
-    elapsed: float
-    note: str = ""  # e.g. "waiting for postgres (healthy)"
-
-
-@dataclass(frozen=True)
-class ServiceReady:
-    service: str
-    how: str  # "healthy", "running", "completed", "probe"
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class ServiceFailed:
-    failure: Failure
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class WaitFinished:
-    ok: bool
-    elapsed: float
-    outcome: str  # "ready", "failed", "timeout", "interrupted"
-
-
-ProgressEvent = StepStarted | ComposeOutput | ServiceChanged | ServiceReady | ServiceFailed | WaitFinished
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,24 @@
-"""Who holds a host port: another container, or a host process."""
+"""Published ports: which port an Engine start error is about, and who holds a host port."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import docker
+
+
+def parse_port_conflict(message: str) -> tuple[str, int] | None:
+    """(host_ip, port) from an Engine start error about a published port, else None."""
+    if "port is already allocated" not in message and "address already in use" not in message:
+        return None
+    m = re.search(r"(?:Bind for |listen tcp[46]? )\[?([0-9a-fA-F.:]*?)\]?:(\d+)(?: failed|: bind)", message)
+    if not m:
+        m = re.search(r"([0-9.]+):(\d+)", message)
+    if not m:
+        return None
+    return m.group(1) or "0.0.0.0", int(m.group(2))
 
 
 def describe_port_holder(port: int, api: docker.APIClient | None = None) -> str | None:

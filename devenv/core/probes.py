@@ -1,6 +1,6 @@
 """Readiness probes from ``[probes.<service>]``: a TCP connect, an HTTP GET, or a command in the container.
 
-A probe is one attempt; the waiter (health.py) decides when to try again.
+A probe is one attempt; the waiter (waiter.py) decides when to try again.
 """
 
 from __future__ import annotations

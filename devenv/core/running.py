@@ -13,13 +13,26 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devenv.errors import UsageError
 
 if TYPE_CHECKING:
     from devenv.config import Profile, Project
-    from devenv.core.stack import Stack
+
+
+class Stack(Protocol):
+    """What this module needs of ``devenv.core.stack.Stack`` (which itself calls ``record_up``)."""
+
+    project: Project
+    profile: Profile
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def reader(self) -> Any: ...
+
 
 PROJECT_LABEL = "com.docker.compose.project"
 ONEOFF_LABEL = "com.docker.compose.oneoff"

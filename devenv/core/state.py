@@ -4,7 +4,7 @@
 its files 0600); a ``.gitignore`` containing ``*`` keeps it out of git. ``db_lock`` serialises the
 database commands of one project through ``flock`` on ``.devenv/db.lock``: destructive commands
 take it exclusive, snapshots and exports shared. These names are re-exported by
-``devenv.core.snapshots``, the store that uses them.
+``devenv.core.db.snapshots``, the store that uses them.
 """
 
 from __future__ import annotations

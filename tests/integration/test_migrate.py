@@ -216,6 +216,7 @@ def test_database_not_running_is_started_first(example_stack: Any) -> None:
 
 
 def test_run_on_up_and_seed_in_process(example_stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv.core import events as ev
     from devenv.core import migrations
 
     st: Stack = example_stack()
@@ -235,10 +236,10 @@ def test_run_on_up_and_seed_in_process(example_stack: Any, monkeypatch: pytest.M
         assert result is not None and result.ok, result
         assert result.command == "alembic upgrade head" and result.service == "api"
         assert alembic_version(st) == ["0002"]
-        assert not any(isinstance(e, migrations.MigrationWaiting) for e in events)  # nothing to start
-        assert events[0] == migrations.MigrationStarted("alembic upgrade head", "api", "exec")
-        assert isinstance(events[-1], migrations.MigrationFinished) and events[-1].exit_code == 0
-        lines = [e.line for e in events if isinstance(e, migrations.MigrationOutput)]
+        assert not any(isinstance(e, ev.MigrationWaiting) for e in events)  # nothing to start
+        assert events[0] == ev.MigrationStarted("alembic upgrade head", "api", "exec")
+        assert isinstance(events[-1], ev.MigrationFinished) and events[-1].exit_code == 0
+        lines = [e.line for e in events if isinstance(e, ev.MigrationOutput)]
         assert any("Running upgrade 0001 -> 0002" in line for line in lines), lines
 
         seeded = migrations.run_seed(stack)

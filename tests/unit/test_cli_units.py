@@ -17,20 +17,8 @@ from devenv.cli.main import main
 from devenv.cli.output import Output
 from devenv.cli.stack_cmds import OUTCOME_EXIT, UpRenderer, summary
 from devenv.config import COMPOSE_FILE_NAMES, CONFIG_FILE_NAME
-from devenv.core.models import (
-    ComposeOutput,
-    Failure,
-    Health,
-    PortBinding,
-    ProgressEvent,
-    Readiness,
-    ServiceChanged,
-    ServiceReady,
-    ServiceStatus,
-    StepStarted,
-    UpResult,
-    WaitFinished,
-)
+from devenv.core.events import ComposeOutput, Event, ServiceChanged, ServiceReady, StepStarted, WaitFinished
+from devenv.core.models import Failure, Health, PortBinding, Readiness, ServiceStatus, UpResult
 from devenv.core.safety import confirm_destructive
 from devenv.core.secrets import MASK
 from devenv.core.secrets import mask_config as mask_secrets
@@ -304,7 +292,7 @@ def changed(
 def test_up_renderer_non_live_writes_one_line_per_change() -> None:
     out, stdout, stderr = plain_output()
     renderer = UpRenderer(out, live=False)
-    events: list[ProgressEvent] = [
+    events: list[Event] = [
         StepStarted("config", "dev"),
         StepStarted("create", "creating"),
         ComposeOutput("Container shop-db-1  Created"),
@@ -462,10 +450,10 @@ def test_compose_file_errors_map_to_exit_2_for_every_command(stderr: str) -> Non
     stack.project = cast(Any, SimpleNamespace(root=Path("/p")))
     stack.compose_args = lambda: ["docker", "compose"]  # type: ignore[method-assign]
     for what in ("config", "down", "up"):
-        err = stack._map_compose_error(what, ["docker", "compose", what], stderr)
+        err = stack.map_compose_error(what, ["docker", "compose", what], stderr)
         assert isinstance(err, ComposeFileError), (what, err)
         assert int(err.exit_code) == 2
-    runtime = stack._map_compose_error("down", ["docker", "compose", "down"], "Error response from daemon: boom")
+    runtime = stack.map_compose_error("down", ["docker", "compose", "down"], "Error response from daemon: boom")
     assert not isinstance(runtime, ComposeFileError)
 
 
@@ -492,7 +480,7 @@ Error response from daemon: pull access denied for team/db, repository does not 
 
 
 def test_pull_failures_are_read_per_service() -> None:
-    from devenv.core.stack import pull_failures
+    from devenv.core.compose.runner import pull_failures
 
     failures = pull_failures(PULL_OUTPUT)
     assert set(failures) == {"web", "db"}
@@ -512,11 +500,11 @@ def test_pull_failures_are_read_per_service() -> None:
     ],
 )
 def test_pull_failure_causes(reason: str, cause: str) -> None:
-    from devenv.core.stack import ComposeModel
+    from devenv.core.compose.model import ComposeModel
 
     model = ComposeModel.from_json({"services": {"web": {"image": "registry.example/team/web:2"}}})
     text = f" web Pulling\n web Error {reason}\nError response from daemon: {reason}\n"
-    err = _bare_stack(model)._map_compose_error("create", ["docker", "compose", "up"], text, streamed=True)
+    err = _bare_stack(model).map_compose_error("create", ["docker", "compose", "up"], text, streamed=True)
     assert isinstance(err, ComposeCommandError) and int(err.exit_code) == 1
     assert err.message.startswith("Could not pull the image of web (registry.example/team/web:2): ")
     assert cause in err.message and reason in err.message
@@ -525,14 +513,14 @@ def test_pull_failure_causes(reason: str, cause: str) -> None:
 
 def test_streamed_compose_failure_keeps_only_its_conclusion() -> None:
     text = "#5 [app 2/2] RUN make\n#5 0.2 compiling\nfailed to solve: process did not complete: exit code: 2\n"
-    err = _bare_stack()._map_compose_error("create", ["docker", "compose", "up"], text, streamed=True)
+    err = _bare_stack().map_compose_error("create", ["docker", "compose", "up"], text, streamed=True)
     assert isinstance(err, ComposeCommandError)
     assert err.message == (
         "`docker compose` failed during create: failed to solve: process did not complete: exit code: 2"
         " (the full output is above)"
     )
     assert err.stderr == text  # the whole output stays on the error for callers that want it
-    whole = _bare_stack()._map_compose_error("rm", ["docker", "compose", "rm"], text)
+    whole = _bare_stack().map_compose_error("rm", ["docker", "compose", "rm"], text)
     assert "compiling" in whole.message
 
 

@@ -11,8 +11,9 @@ from typing import Any, cast
 
 import pytest
 
-from devenv.core.models import ComposeOutput
-from devenv.core.stack import ComposeProcess, Stack
+from devenv.core.compose.runner import ComposeProcess
+from devenv.core.events import ComposeOutput
+from devenv.core.stack import Stack
 from devenv.errors import ComposeCommandError, ComposeFileError, ComposeMissingError, DockerUnavailableError
 
 

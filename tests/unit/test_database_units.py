@@ -5,15 +5,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from devenv.core import database as db
+from devenv.core import db
+from devenv.core.events import DbOutput, Event, SnapshotWritten
 from devenv.errors import DevenvError, ExitCode, Terminated, UsageError
 
 
@@ -210,3 +212,53 @@ def test_non_devenv_error_after_drop_is_wrapped(tmp_path: Path) -> None:
     snap = _snapshot(store, "s1", b"a")
     err = db._at_risk(EOFError("Compressed file ended before the end-of-stream marker"), snap, _stack())
     assert "EOFError" in err.message and "s1" in err.message
+
+
+# ------------------------------------------------------------------------ events and threads
+class _ThreadedAdapter(db.Adapter):
+    """An adapter whose revision query prints a line, as a client tool may (it runs in a helper thread)."""
+
+    engine = "postgres"
+    native_ext = "pgdump"
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def drop_and_create(self) -> None:
+        return None
+
+    def dump(self, out: Any, *, plain_sql: bool = False) -> None:
+        self.emit(DbOutput("dumping"))
+        out.write(b"PGDMP" + b"\0" * 64)
+
+    def load(self, src: Any, *, plain_sql: bool = False) -> None:
+        return None
+
+    def scalar(self, sql: str) -> str | None:
+        return None
+
+    def shell_argv(self) -> list[str]:
+        return []
+
+    def revision(self) -> str | None:
+        self.emit(DbOutput("revision query says hello"))
+        return "abc123"
+
+
+def test_take_snapshot_emits_every_event_from_the_calling_thread(tmp_path: Path) -> None:
+    api = SimpleNamespace(inspect_container=lambda _cid: {"State": {"Running": True, "StartedAt": "t0"}})
+    stack = SimpleNamespace(
+        api=api, name="shop", project=SimpleNamespace(root=tmp_path), profile=SimpleNamespace(name="dev")
+    )
+    target = db.DatabaseTarget(service="db", engine="postgres", name="app", user="app")
+    seen: list[tuple[Event, int]] = []
+    adapter = _ThreadedAdapter(cast(Any, stack), target, "c1", lambda e: seen.append((e, threading.get_ident())))
+    session = db.Session(cast(Any, stack), target, adapter, db.SnapshotStore(tmp_path, "dev"))
+
+    info = db.take_snapshot(session, "s1", emit=lambda e: seen.append((e, threading.get_ident())))
+
+    assert info.revision == "abc123"
+    assert {thread for _e, thread in seen} == {threading.get_ident()}
+    lines = [e.line for e, _t in seen if isinstance(e, DbOutput)]
+    assert sorted(lines) == ["dumping", "revision query says hello"]
+    assert isinstance(seen[-1][0], SnapshotWritten)

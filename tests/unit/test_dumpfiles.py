@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.core.dumpfiles import check_import_file, sql_has_content, toc_has_content
+from devenv.core.db.dumpfiles import check_import_file, sql_has_content, toc_has_content
 from devenv.errors import ExitCode, UsageError
 
 PG_HEADER = """--

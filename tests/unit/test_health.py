@@ -1,4 +1,4 @@
-"""The readiness engine (``devenv.core.health.Waiter``) driven by a scripted fake Docker engine.
+"""The readiness engine (``devenv.core.waiter.Waiter``) driven by a scripted fake Docker engine.
 
 No Docker here: ``FakeDocker`` answers the few APIClient calls the waiter makes (list, inspect,
 start, logs) from in-memory containers, and turns every state change into the event dict the
@@ -17,19 +17,11 @@ from typing import Any, cast
 
 import pytest
 
-from devenv.core.health import Waiter
-from devenv.core.models import (
-    Failure,
-    Health,
-    ProgressEvent,
-    Readiness,
-    ServiceChanged,
-    ServiceFailed,
-    ServiceReady,
-    UpResult,
-    WaitFinished,
-)
-from devenv.core.stack import ComposeModel, Stack
+from devenv.core.compose.model import ComposeModel
+from devenv.core.events import Event, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
+from devenv.core.models import Failure, Health, Readiness, UpResult
+from devenv.core.stack import Stack
+from devenv.core.waiter import Waiter
 
 PROJECT = "shop"
 PG_HEALTHCHECK = ["CMD-SHELL", "pg_isready -U app"]
@@ -268,13 +260,13 @@ class Recorder:
     """The ``emit`` callback: every progress event with the monotonic time it arrived."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[float, ProgressEvent]] = []
+        self.items: list[tuple[float, Event]] = []
 
-    def __call__(self, event: ProgressEvent) -> None:
+    def __call__(self, event: Event) -> None:
         self.items.append((time.monotonic(), event))
 
     @property
-    def events(self) -> list[ProgressEvent]:
+    def events(self) -> list[Event]:
         return [e for _, e in self.items]
 
     def changes(self, service: str) -> list[Readiness]:

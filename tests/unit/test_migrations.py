@@ -19,10 +19,12 @@ from hypothesis import strategies as st
 
 from devenv.cli.main import build_parser
 from devenv.config import DatabaseConfig, MigrationsConfig, SeedConfig
+from devenv.core import events as ev
 from devenv.core import migrations as m
+from devenv.core.compose.model import ComposeModel
+from devenv.core.migrations.run import _Lines
 from devenv.core.models import Failure, Health, ServiceStatus, UpResult
 from devenv.core.secrets import Masker
-from devenv.core.stack import ComposeModel
 from devenv.errors import (
     ConfigError,
     ExitCode,
@@ -324,7 +326,7 @@ def test_shell_argv_merges_stderr_in_order() -> None:
 
 # ---------------------------------------------------------------------------------------- output
 def test_lines_are_reassembled_across_chunks() -> None:
-    lines = m._Lines()
+    lines = _Lines()
     assert lines.feed("stdout", b"hel") == []
     assert lines.feed("stderr", b"oops\nwarn") == ["oops"]
     assert lines.feed("stdout", b"lo\nwor") == ["hello"]
@@ -466,15 +468,15 @@ def test_exec_streams_lines_and_returns_the_exit_code(fake: tuple[FakeStack, UpR
     assert stack.api.execs == [
         ("c-api", ["sh", "-c", "exec 2>&1\nalembic upgrade head"], {"stdout": True, "stderr": True, "tty": False})
     ]
-    assert events[0] == m.MigrationStarted("alembic upgrade head", "api", "exec")
-    outputs = [e for e in events if isinstance(e, m.MigrationOutput)]
+    assert events[0] == ev.MigrationStarted("alembic upgrade head", "api", "exec")
+    outputs = [e for e in events if isinstance(e, ev.MigrationOutput)]
     assert outputs == [
-        m.MigrationOutput("INFO one", "stdout"),
-        m.MigrationOutput("INFO two", "stdout"),
-        m.MigrationOutput(f"password {m.MASK}", "stderr"),
-        m.MigrationOutput("last", "stdout"),
+        ev.MigrationOutput("INFO one", "stdout"),
+        ev.MigrationOutput("INFO two", "stdout"),
+        ev.MigrationOutput(f"password {m.MASK}", "stderr"),
+        ev.MigrationOutput("last", "stdout"),
     ]
-    assert isinstance(events[-1], m.MigrationFinished) and events[-1].exit_code == 3
+    assert isinstance(events[-1], ev.MigrationFinished) and events[-1].exit_code == 3
     assert result.exit_code == 3 and not result.ok
     assert result.command == "alembic upgrade head" and result.service == "api" and result.action == "upgrade"
     assert result.output_tail == ("INFO one", "INFO two", f"password {m.MASK}", "last")
@@ -490,7 +492,7 @@ def test_the_command_is_masked_in_events_and_results_but_runs_verbatim(fake: tup
     events: list[object] = []
     result = m.migrate_up(stack, events.append)  # type: ignore[arg-type]
     shown = f"PGPASSWORD={m.MASK} alembic upgrade head --token {m.MASK}"
-    assert events[0] == m.MigrationStarted(shown, "api", "exec")
+    assert events[0] == ev.MigrationStarted(shown, "api", "exec")
     assert result.command == shown
     assert result.output_tail == (f"using {m.MASK}",)
     assert stack.api.execs[0][1][2].endswith("PGPASSWORD=s3cr3t-inline alembic upgrade head --token tok-0001")
@@ -519,8 +521,8 @@ def test_database_down_is_started_first(fake: tuple[FakeStack, UpRecorder]) -> N
     events: list[object] = []
     result = m.migrate_up(stack, events.append)  # type: ignore[arg-type]
     assert recorder.calls == [["db"]]
-    waiting = [e for e in events if isinstance(e, m.MigrationWaiting)]
-    assert waiting == [m.MigrationWaiting(("db",), "database db is not ready (missing)")]
+    waiting = [e for e in events if isinstance(e, ev.MigrationWaiting)]
+    assert waiting == [ev.MigrationWaiting(("db",), "database db is not ready (missing)")]
     assert result.ok
 
 
@@ -628,7 +630,7 @@ def test_run_mode_uses_compose_run(fake: tuple[FakeStack, UpRecorder]) -> None:
     ]
     assert result.ok and result.mode == "run"
     assert result.output_tail == ("INFO Running upgrade", "partial")
-    assert m.MigrationStarted("alembic upgrade head", "migrate", "run") in events
+    assert ev.MigrationStarted("alembic upgrade head", "migrate", "run") in events
 
 
 def test_run_mode_failure_is_a_result(fake: tuple[FakeStack, UpRecorder]) -> None:

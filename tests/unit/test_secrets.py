@@ -398,7 +398,7 @@ def test_config_command_masks_every_case(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_health_output_from_inspect_is_masked_with_the_containers_own_settings() -> None:
     """What `devenv status` and the TUI read: no compose config needed, the container's Env is enough."""
-    from devenv.core.stack import container_from_inspect
+    from devenv.core.engine.containers import container_from_inspect
 
     doc = {
         "Id": "c1",

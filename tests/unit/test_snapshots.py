@@ -1,5 +1,5 @@
 """The snapshot store under hostile conditions: concurrent writers, forged metadata, leftovers,
-permissions, unreadable folders, the project lock (devenv.core.snapshots and devenv.core.state)."""
+permissions, unreadable folders, the project lock (devenv.core.db.snapshots and devenv.core.state)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from devenv.core import snapshots as snap
+from devenv.core.db import snapshots as snap
 from devenv.errors import DevenvError, ExitCode, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ import json, sys, time
 from pathlib import Path
 stamp = sys.argv[5]
 time.strftime = lambda *a: stamp  # both processes in the same second
-from devenv.core.snapshots import SnapshotInfo, SnapshotStore
+from devenv.core.db.snapshots import SnapshotInfo, SnapshotStore
 root, name, ready, tag = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 store = SnapshotStore(root, "dev")
 name = name or store.new_name()

@@ -8,19 +8,14 @@ from typing import Any
 
 import pytest
 
-from devenv.core import stack as stack_module
-from devenv.core.health import parse_port_conflict
+from devenv.core.compose.model import ComposeModel, Dependency, check_services, declared_services
+from devenv.core.engine import containers as containers_module
+from devenv.core.engine.containers import container_from_inspect
+from devenv.core.engine.containers import epoch_seconds as _epoch
+from devenv.core.health import aggregate
 from devenv.core.logs import _lines, split_timestamp
 from devenv.core.models import ContainerInfo, Health, PortBinding
-from devenv.core.stack import (
-    ComposeModel,
-    Dependency,
-    _epoch,
-    aggregate,
-    check_services,
-    container_from_inspect,
-    declared_services,
-)
+from devenv.core.ports import parse_port_conflict
 from devenv.errors import ExitCode, UnknownServiceError
 
 # What `docker compose config --format json` prints for a small project (abridged).
@@ -353,7 +348,7 @@ class _Py310DateTime(datetime):
 
 @pytest.mark.parametrize("text", ["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.5Z", "2024-01-02T03:04:05.12345Z"])
 def test_epoch_works_with_python_310_fromisoformat(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stack_module, "datetime", _Py310DateTime)
+    monkeypatch.setattr(containers_module, "datetime", _Py310DateTime)
     assert _epoch(text) is not None
 
 

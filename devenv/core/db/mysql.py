@@ -22,8 +22,10 @@ import zlib
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, cast
 
-from devenv.core.database import Adapter, DatabaseError, DatabaseTarget, DbOutput, DbStep, Emit, FileSecrets
-from devenv.core.execio import ExecResult, exec_in
+from devenv.core.db.adapter import Adapter, DatabaseError
+from devenv.core.db.target import DatabaseTarget, FileSecrets
+from devenv.core.engine.execio import ExecResult, exec_in
+from devenv.core.events import DbOutput, DbStep, Emit
 
 if TYPE_CHECKING:
     from devenv.core.stack import Stack

@@ -1,4 +1,4 @@
-"""Snapshot metadata and the file primitives under the snapshot store (``devenv.core.snapshots``).
+"""Snapshot metadata and the file primitives under the snapshot store (``devenv.core.db.snapshots``).
 
 ``SnapshotInfo`` is what ``<name>.json`` records. Metadata is never trusted: ``metadata_problem``
 says why it cannot be used (incomplete, inconsistent, or naming a file that is not a plain file
@@ -39,7 +39,7 @@ class SnapshotFormat:
 
 FORMATS = {
     "pgdump": SnapshotFormat("pgdump", b"PGDMP", ("postgres",), "a pg_dump custom-format file (PGDMP)"),
-    # database_mysql.MySQLAdapter.dump gzips the SQL dump on the host while it streams.
+    # db.mysql.MySQLAdapter.dump gzips the SQL dump on the host while it streams.
     "sql.gz": SnapshotFormat("sql.gz", b"\x1f\x8b", ("mysql", "mariadb"), "a gzip-compressed SQL dump"),
 }
 ENGINES = ("postgres", "mysql", "mariadb")

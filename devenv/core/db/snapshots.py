@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from devenv.core.snapshot_files import ENGINES as ENGINES
-from devenv.core.snapshot_files import FORMATS as FORMATS
-from devenv.core.snapshot_files import RESERVED_NAMES as RESERVED_NAMES
-from devenv.core.snapshot_files import SNAPSHOT_NAME as SNAPSHOT_NAME
-from devenv.core.snapshot_files import (
+from devenv.core.db.snapshot_files import ENGINES as ENGINES
+from devenv.core.db.snapshot_files import FORMATS as FORMATS
+from devenv.core.db.snapshot_files import RESERVED_NAMES as RESERVED_NAMES
+from devenv.core.db.snapshot_files import SNAPSHOT_NAME as SNAPSHOT_NAME
+from devenv.core.db.snapshot_files import (
     HashingWriter,
     check_name,
     fsync_dir,
@@ -42,9 +42,9 @@ from devenv.core.snapshot_files import (
     stale_partial,
     unpublish,
 )
-from devenv.core.snapshot_files import SnapshotFormat as SnapshotFormat
-from devenv.core.snapshot_files import SnapshotInfo as SnapshotInfo
-from devenv.core.snapshot_files import SnapshotProblem as SnapshotProblem
+from devenv.core.db.snapshot_files import SnapshotFormat as SnapshotFormat
+from devenv.core.db.snapshot_files import SnapshotInfo as SnapshotInfo
+from devenv.core.db.snapshot_files import SnapshotProblem as SnapshotProblem
 from devenv.core.state import LockHolder as LockHolder
 from devenv.core.state import LockTimeoutError as LockTimeoutError
 from devenv.core.state import ProjectLock as ProjectLock

@@ -53,7 +53,7 @@ class RawEngine:
             body = resp.read()
         except OSError as exc:
             self._conn = None
-            from devenv.core.engine import unavailable
+            from devenv.core.engine.client import unavailable
 
             raise unavailable(exc, self.base_url) from None
         if resp.status == 404:

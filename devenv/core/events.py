@@ -1,0 +1,181 @@
+"""Every event the core reports to front ends: one base type, one ``Emit``.
+
+The core reports progress and changes by calling an ``Emit`` callback with an :class:`Event`. The
+CLI prints events, the TUI posts them as messages, tests compare them: every event is a frozen
+dataclass, compared by its fields. ``time`` (wall clock, epoch seconds) records when the event was
+made; it is keyword-only and left out of comparisons, hashes and ``repr``, so that two events that
+say the same thing are equal. Front ends dispatch on the class (``isinstance`` or ``match``),
+never on class names.
+
+Who emits what, and from which thread. Every event below is emitted from the thread that called
+the core function (for the CLI, the main thread); background threads the core starts (the Engine
+event reader, container starts, probes, the snapshot's revision query) report through queues or
+return values and never call ``emit`` themselves. So a front end needs no lock of its own for the
+core's sake (the TUI still has to hop to its event loop with ``post_message``).
+
+- stack (:func:`devenv.core.stack.up`, :meth:`Stack.down <devenv.core.stack.Stack.down>`):
+  :class:`StepStarted`, :class:`ComposeOutput`;
+- the readiness wait (:class:`devenv.core.waiter.Waiter`, inside ``up``): :class:`ServiceChanged`,
+  :class:`ServiceReady`, :class:`ServiceFailed`, :class:`WaitFinished`;
+- migrations and seed (:mod:`devenv.core.migrations`): :class:`MigrationWaiting`,
+  :class:`MigrationStarted`, :class:`MigrationOutput`, :class:`MigrationFinished`, plus the stack
+  and wait events of the ``up`` they may run first;
+- database flows (:mod:`devenv.core.db`): :class:`DbStep`, :class:`DbOutput`,
+  :class:`SnapshotWritten`, :class:`DbNotice`, plus the events of the ``up``, migrations and seed
+  they run.
+
+Events of later capabilities (the debugger, watch, the long-lived monitor) belong here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import time as _now
+from typing import TYPE_CHECKING
+
+from devenv.core.models import Failure, Readiness, ServiceStatus
+
+if TYPE_CHECKING:
+    from devenv.core.db.snapshot_files import SnapshotInfo
+
+__all__ = [
+    "ComposeOutput",
+    "DbNotice",
+    "DbOutput",
+    "DbStep",
+    "Emit",
+    "Event",
+    "MigrationFinished",
+    "MigrationOutput",
+    "MigrationStarted",
+    "MigrationWaiting",
+    "ServiceChanged",
+    "ServiceFailed",
+    "ServiceReady",
+    "SnapshotWritten",
+    "StepStarted",
+    "WaitFinished",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """The base of every event. ``time``: when it was made (epoch seconds; not compared)."""
+
+    time: float = field(default_factory=_now, compare=False, repr=False, kw_only=True)
+
+
+Emit = Callable[[Event], None]
+
+
+# ------------------------------------------------------------------------------------------ stack
+@dataclass(frozen=True)
+class StepStarted(Event):
+    """A phase of an operation began: "config", "create", "build", "start", "wait", "migrate", "down"."""
+
+    step: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ComposeOutput(Event):
+    """A line printed by a ``docker compose`` command devenv runs (build output, pulls...)."""
+
+    line: str
+
+
+# ------------------------------------------------------------------------------- readiness wait
+@dataclass(frozen=True)
+class ServiceChanged(Event):
+    """A service's aggregated status changed during a wait."""
+
+    status: ServiceStatus
+    readiness: Readiness
+    elapsed: float
+    note: str = ""  # e.g. "waiting for postgres (healthy)"
+
+
+@dataclass(frozen=True)
+class ServiceReady(Event):
+    service: str
+    how: str  # "healthy", "running", "completed", "probe"
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class ServiceFailed(Event):
+    failure: Failure
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class WaitFinished(Event):
+    ok: bool
+    elapsed: float
+    outcome: str  # "ready", "failed", "timeout", "interrupted"
+
+
+# ------------------------------------------------------------------------------------ migrations
+@dataclass(frozen=True)
+class MigrationWaiting(Event):
+    """Services have to be started (or waited for) before the command can run."""
+
+    services: tuple[str, ...]
+    reason: str  # e.g. "database postgres is not healthy (missing)"
+
+
+@dataclass(frozen=True)
+class MigrationStarted(Event):
+    """The command starts. ``command`` is the configured command string with placeholders filled."""
+
+    command: str
+    service: str
+    mode: str  # "exec" | "run"
+
+
+@dataclass(frozen=True)
+class MigrationOutput(Event):
+    """One line printed by the command (secrets masked). ``stream`` is "stdout" or "stderr".
+
+    The command's stderr is merged into its stdout in the container (see
+    :func:`devenv.core.migrations.shell_argv`) so lines keep their order; "stderr" lines come from
+    ``docker compose run`` itself (mode run).
+    """
+
+    line: str
+    stream: str
+
+
+@dataclass(frozen=True)
+class MigrationFinished(Event):
+    exit_code: int
+    elapsed: float
+
+
+# -------------------------------------------------------------------------------------- database
+@dataclass(frozen=True)
+class DbStep(Event):
+    """A phase of a database flow: "wait", "snapshot", "drop", "create", "load", "migrate", "seed"..."""
+
+    step: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DbOutput(Event):
+    """A line printed by a database tool (psql, pg_restore, mysql...)."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class SnapshotWritten(Event):
+    snapshot: SnapshotInfo
+
+
+@dataclass(frozen=True)
+class DbNotice(Event):
+    """Something the user must know before going on (e.g. an earlier operation did not finish)."""
+
+    message: str
