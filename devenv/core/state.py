@@ -113,7 +113,8 @@ def _holder(line: str) -> LockHolder | None:
     )
 
 
-def _alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's counts)."""
     if not pid or pid <= 0:
         return False
     try:
@@ -134,7 +135,7 @@ def read_holders(path: Path) -> list[LockHolder]:
             text = f.read(1 << 16)
     except OSError:
         return []
-    holders = [h for h in map(_holder, text.splitlines()) if h is not None and _alive(h.pid)]
+    holders = [h for h in map(_holder, text.splitlines()) if h is not None and pid_alive(h.pid)]
     return sorted(holders, key=lambda h: not h.exclusive)
 
 
@@ -157,7 +158,7 @@ def _edit_holders(fd: int, path: Path, change: Callable[[list[LockHolder]], list
     """Rewrite the holder records of the open lock file ``fd`` (dead holders are dropped)."""
     with contextlib.suppress(OSError), _guard(path, exclusive=True):  # records only improve messages
         text = os.pread(fd, 1 << 16, 0).decode("utf-8", errors="replace")
-        holders = [h for h in map(_holder, text.splitlines()) if h is not None and _alive(h.pid)]
+        holders = [h for h in map(_holder, text.splitlines()) if h is not None and pid_alive(h.pid)]
         data = "".join(h.record() + "\n" for h in change(holders)).encode()
         os.pwrite(fd, data, 0)
         os.ftruncate(fd, len(data))

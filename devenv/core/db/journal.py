@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from devenv.core.state import pid_alive
+
 FILE = "operation.json"
 
 
@@ -73,16 +75,6 @@ def pending(root: Path) -> Operation | None:
         return None
     except (OSError, ValueError, TypeError):
         return None
-    if op.pid != os.getpid() and _alive(op.pid):
+    if op.pid != os.getpid() and pid_alive(op.pid):
         return None
     return op
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
+from devenv.core.state import pid_alive
 from devenv.errors import UsageError
 
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -210,20 +211,6 @@ def stale_partial(name: str, mtime: float, now: float) -> bool:
     if match:
         return not pid_alive(int(match.group(1)))
     return now - mtime > STALE_PARTIAL_SECONDS
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    except (OverflowError, OSError):
-        return False
-    return True
 
 
 class HashingWriter:
