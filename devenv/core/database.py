@@ -522,9 +522,7 @@ SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1;
             listing = self.run(["pg_restore", "-l"], stdin=src, what="pg_restore -l", check=False)
         if listing.exit_code != 0:
             detail = " ".join(listing.stderr.strip().splitlines()[-3:]) or f"exit code {listing.exit_code}"
-            raise UsageError(
-                f"{path} cannot be imported: pg_restore cannot read it ({detail}). Nothing was changed."
-            )
+            raise UsageError(f"{path} cannot be imported: pg_restore cannot read it ({detail}). Nothing was changed.")
         if not toc_has_content(listing.stdout.decode(errors="replace")):
             raise empty_dump_error(path)
 
