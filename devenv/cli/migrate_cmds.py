@@ -28,14 +28,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _child_options(p: argparse.ArgumentParser) -> None:
-    # Also accepted after the action (`devenv migrate down 2 --json`); SUPPRESS keeps a value given
-    # before the action (`devenv migrate --json down 2`) from being reset by the child's default.
-    p.add_argument("-p", "--profile", default=argparse.SUPPRESS, help="profile to use")
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document on stdout")
+ParserHook = Callable[[argparse.ArgumentParser], None]
 
 
-def add_parser(sub: Any, profile_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parser(sub: Any, profile_arg: ParserHook, json_arg: ParserHook) -> None:
     """Register ``migrate`` and its actions on the top-level subparsers ``sub``."""
     migrate = sub.add_parser(
         "migrate",
@@ -45,13 +41,24 @@ def add_parser(sub: Any, profile_arg: Callable[[argparse.ArgumentParser], None])
             "in the migrations service, after the database is healthy (starting it when needed)."
         ),
     )
+    # --profile and --json are accepted before `migrate`, after it and after the action (`devenv migrate
+    # down 2 --json`); both default to SUPPRESS so that a later parser never resets an earlier value.
     profile_arg(migrate)
-    migrate.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    actions = migrate.add_subparsers(dest="migrate_action", metavar="ACTION", parser_class=type(migrate))
+    json_arg(migrate)
+    actions = migrate.add_subparsers(
+        dest="migrate_action", metavar="ACTION", parser_class=type(migrate), help="what to do (default: up)"
+    )
+
+    def _child_options(p: argparse.ArgumentParser) -> None:
+        profile_arg(p)
+        json_arg(p)
+
     up = actions.add_parser("up", help="upgrade to the latest migration (the default)")
     _child_options(up)
     down = actions.add_parser("down", help="roll back N migrations (default 1)")
-    down.add_argument("steps", nargs="?", type=_positive_int, default=1, metavar="N")
+    down.add_argument(
+        "steps", nargs="?", type=_positive_int, default=1, metavar="N", help="how many migrations (default 1)"
+    )
     _child_options(down)
     status = actions.add_parser("status", help="show the current migration")
     _child_options(status)
