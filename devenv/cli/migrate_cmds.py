@@ -1,5 +1,8 @@
 """``devenv migrate [up] | down [N] | status | new MESSAGE``: render the core's migration events.
 
+``down`` on a protected profile asks for confirmation first, like ``db reset``: the profile's name
+typed on a terminal, else ``--yes --confirm-profile NAME`` (exit 2, nothing run, without it).
+
 The command's own output is streamed to stdout line by line as it comes (to stderr with
 ``--json``, whose stdout is one JSON document); progress goes to stderr. A non-zero exit of the
 migration command exits 1, after the last lines of its output and a hint.
@@ -60,6 +63,8 @@ def add_parser(sub: Any, profile_arg: ParserHook, json_arg: ParserHook) -> None:
         "steps", nargs="?", type=_positive_int, default=1, metavar="N", help="how many migrations (default 1)"
     )
     _child_options(down)
+    down.add_argument("--yes", action="store_true", help="confirm the rollback on a protected profile in a script")
+    down.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
     status = actions.add_parser("status", help="show the current migration")
     _child_options(status)
     new = actions.add_parser("new", help="create a new migration")
@@ -98,7 +103,7 @@ class MigrateRenderer:
 
 
 def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
-    from devenv.cli.stack_cmds import load_stack, render_failure
+    from devenv.cli.stack_cmds import confirm, load_stack, render_failure
     from devenv.core import migrations
     from devenv.core.models import UpResult
     from devenv.errors import ServiceFailedError
@@ -128,6 +133,9 @@ def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
         if action == "up":
             result = migrations.migrate_up(stack, renderer)
         elif action == "down":
+            # Rolling back drops schema and data: a protected profile asks first, like `db reset`.
+            many = f"{args.steps} migrations" if args.steps != 1 else "1 migration"
+            confirm(args, out, stack, f"roll back {many} of project {stack.name}")
             result = migrations.migrate_down(stack, args.steps, renderer)
         elif action == "status":
             result = migrations.migrate_status(stack, renderer)
