@@ -17,9 +17,6 @@ from typing import Any
 from devenv.cli.output import Output
 from devenv.errors import DevenvError, ExitCode
 
-# CLI action -> core action (the [migrations] key holding its command).
-ACTIONS = {"up": "upgrade", "down": "downgrade", "status": "status", "new": "new"}
-
 
 def _positive_int(text: str) -> int:
     try:
