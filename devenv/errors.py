@@ -118,13 +118,6 @@ class ServiceFailedError(DevenvError):
         self.result = result
 
 
-class PortInUseError(ServiceFailedError):
-    def __init__(self, message: str, *, port: int, holder: str | None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.port = port
-        self.holder = holder
-
-
 class WaitTimeoutError(ServiceFailedError):
     exit_code = ExitCode.TIMEOUT
 
@@ -255,14 +248,3 @@ def file_access_error(exc: BaseException) -> FileAccessError | None:
         message = f"Cannot access {shown}: {reason}."
         hint = "Check that path, then try again."
     return FileAccessError(message, path=path, hint=hint)
-
-
-def exit_code_for(error: BaseException) -> ExitCode:
-    if isinstance(error, DevenvError):
-        return error.exit_code
-    if isinstance(error, KeyboardInterrupt):
-        return interrupt_code(error)
-    mapped = file_access_error(error)
-    if mapped is not None:
-        return mapped.exit_code
-    return ExitCode.INTERNAL

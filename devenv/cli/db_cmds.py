@@ -15,9 +15,11 @@ from devenv.core.events import DbNotice, Event
 from devenv.errors import ComposeMissingError
 
 
-def add_parsers(sub: Any, profile_arg: Any) -> None:
+def add_parsers(sub: Any, profile_arg: Any, json_arg: Any) -> None:
     db = sub.add_parser("db", help="database: reset, snapshots, restore, export/import, shell")
-    dbsub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", parser_class=type(db))
+    dbsub = db.add_subparsers(
+        dest="db_command", metavar="DB_COMMAND", parser_class=type(db), help="what to do with the database"
+    )
     db.set_defaults(db_parser=db)
 
     def confirm_args(p: argparse.ArgumentParser) -> None:
@@ -38,7 +40,7 @@ def add_parsers(sub: Any, profile_arg: Any) -> None:
 
     snaps = dbsub.add_parser("snapshots", help="list snapshots")
     profile_arg(snaps)
-    snaps.add_argument("--json", action="store_true")
+    json_arg(snaps)
 
     restore = dbsub.add_parser("restore", help="bring the database back to a snapshot")
     profile_arg(restore)
@@ -47,13 +49,13 @@ def add_parsers(sub: Any, profile_arg: Any) -> None:
 
     exp = dbsub.add_parser("export", help="dump to FILE (.sql, .sql.gz, or .dump for pg_dump custom format)")
     profile_arg(exp)
-    exp.add_argument("file", type=Path)
+    exp.add_argument("file", type=Path, metavar="FILE", help="the file to write: .sql, .sql.gz or .dump")
     exp.add_argument("--force", action="store_true", help="overwrite FILE")
 
     imp = dbsub.add_parser("import", help="replace the database with FILE (.sql, .sql.gz, .dump)")
     profile_arg(imp)
     confirm_args(imp)
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, metavar="FILE", help="the dump to load: .sql, .sql.gz or .dump")
 
     shell = dbsub.add_parser("shell", help="psql / mysql inside the database container")
     profile_arg(shell)

@@ -40,12 +40,20 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(ExitCode.USAGE)
 
 
+PROFILE_HELP = "profile to use (default: $DEVENV_PROFILE, then default_profile, then dev, then default)"
+JSON_HELP = "print one JSON document on stdout"
+
+
 def _profile_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-p",
-        "--profile",
-        help="profile to use (default: $DEVENV_PROFILE, then default_profile, then dev, then default)",
-    )
+    """``--profile`` after a command. It is also accepted before the command (``devenv --profile dev
+    status``); SUPPRESS keeps that value unless this one is given too, which then wins."""
+    p.add_argument("-p", "--profile", default=argparse.SUPPRESS, help=PROFILE_HELP)
+
+
+def _json_arg(p: argparse.ArgumentParser, help: str = JSON_HELP) -> None:
+    """``--json`` after a command that has a JSON output; also accepted before the command."""
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=help)
+    p.set_defaults(json_supported=True)
 
 
 def _seconds(text: str) -> float:
@@ -85,7 +93,15 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"devenv {__version__}")
     parser.add_argument("-C", "--project-dir", type=Path, default=None, help="run as if started in this folder")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    parser.add_argument(
+        "-p", "--profile", default=None, help=PROFILE_HELP + "; also accepted after the command, which wins"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help=JSON_HELP + " (commands that have one); also accepted after the command"
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=Parser, help="what to do (devenv COMMAND -h: its options)"
+    )
 
     up = sub.add_parser("up", help="start the stack and wait until every service is ready")
     _profile_arg(up)
@@ -98,7 +114,7 @@ def build_parser() -> Parser:
         metavar="SECONDS",
         help="how long to wait for readiness (default: [readiness] timeout, 120)",
     )
-    up.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    _json_arg(up)
     up.add_argument(
         "--switch-profile",
         action="store_true",
@@ -109,12 +125,12 @@ def build_parser() -> Parser:
 
     status = sub.add_parser("status", help="one line per service: state, health, ports, uptime")
     _profile_arg(status)
-    status.add_argument("services", nargs="*", metavar="SERVICE")
-    status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    status.add_argument("services", nargs="*", metavar="SERVICE", help="only these services (default: all)")
+    _json_arg(status)
 
     logs = sub.add_parser("logs", help="show service logs")
     _profile_arg(logs)
-    logs.add_argument("services", nargs="*", metavar="SERVICE")
+    logs.add_argument("services", nargs="*", metavar="SERVICE", help="only these services (default: all)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep following, across restarts")
     logs.add_argument("-n", "--tail", type=int, default=None, help="lines per container (default: all; 10 with -f)")
     logs.add_argument("-t", "--timestamps", action="store_true", help="show the engine's timestamps")
@@ -127,21 +143,21 @@ def build_parser() -> Parser:
     down.add_argument("--timeout", type=_stop_seconds, default=None, metavar="SECONDS", help="stop timeout")
 
     profiles = sub.add_parser("profiles", help="list profiles with their description and files")
-    profiles.add_argument("--json", action="store_true")
+    _json_arg(profiles)
 
     config = sub.add_parser("config", help="the merged compose config of a profile (secrets masked)")
     _profile_arg(config)
-    config.add_argument("--json", action="store_true")
+    _json_arg(config, "print the merged config as JSON instead of YAML")
     config.add_argument("--show-secrets", action="store_true", help="do not mask secret values")
 
     from devenv.cli import db_cmds
 
-    db_cmds.add_parsers(sub, _profile_arg)
+    db_cmds.add_parsers(sub, _profile_arg, _json_arg)
 
     # --- migrate (devenv/cli/migrate_cmds.py) ---
     from devenv.cli import migrate_cmds
 
-    migrate_cmds.add_parser(sub, _profile_arg)
+    migrate_cmds.add_parser(sub, _profile_arg, _json_arg)
     # --- end migrate ---
     return parser
 
@@ -189,6 +205,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.json and args.command and not getattr(args, "json_supported", False):
+            name = " ".join(n for n in (args.command, getattr(args, "db_command", None)) if n)
+            parser.error(f"--json: `devenv {name}` has no JSON output")
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.command is None:

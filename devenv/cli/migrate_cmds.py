@@ -1,5 +1,8 @@
 """``devenv migrate [up] | down [N] | status | new MESSAGE``: render the core's migration events.
 
+``down`` on a protected profile asks for confirmation first, like ``db reset``: the profile's name
+typed on a terminal, else ``--yes --confirm-profile NAME`` (exit 2, nothing run, without it).
+
 The command's own output is streamed to stdout line by line as it comes (to stderr with
 ``--json``, whose stdout is one JSON document); progress goes to stderr. A non-zero exit of the
 migration command exits 1, after the last lines of its output and a hint.
@@ -15,9 +18,6 @@ from devenv.cli.output import Output
 from devenv.core.events import Event
 from devenv.errors import DevenvError, ExitCode
 
-# CLI action -> core action (the [migrations] key holding its command).
-ACTIONS = {"up": "upgrade", "down": "downgrade", "status": "status", "new": "new"}
-
 
 def _positive_int(text: str) -> int:
     try:
@@ -29,14 +29,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _child_options(p: argparse.ArgumentParser) -> None:
-    # Also accepted after the action (`devenv migrate down 2 --json`); SUPPRESS keeps a value given
-    # before the action (`devenv migrate --json down 2`) from being reset by the child's default.
-    p.add_argument("-p", "--profile", default=argparse.SUPPRESS, help="profile to use")
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document on stdout")
+ParserHook = Callable[[argparse.ArgumentParser], None]
 
 
-def add_parser(sub: Any, profile_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parser(sub: Any, profile_arg: ParserHook, json_arg: ParserHook) -> None:
     """Register ``migrate`` and its actions on the top-level subparsers ``sub``."""
     migrate = sub.add_parser(
         "migrate",
@@ -46,14 +42,27 @@ def add_parser(sub: Any, profile_arg: Callable[[argparse.ArgumentParser], None])
             "in the migrations service, after the database is healthy (starting it when needed)."
         ),
     )
+    # --profile and --json are accepted before `migrate`, after it and after the action (`devenv migrate
+    # down 2 --json`); both default to SUPPRESS so that a later parser never resets an earlier value.
     profile_arg(migrate)
-    migrate.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    actions = migrate.add_subparsers(dest="migrate_action", metavar="ACTION", parser_class=type(migrate))
+    json_arg(migrate)
+    actions = migrate.add_subparsers(
+        dest="migrate_action", metavar="ACTION", parser_class=type(migrate), help="what to do (default: up)"
+    )
+
+    def _child_options(p: argparse.ArgumentParser) -> None:
+        profile_arg(p)
+        json_arg(p)
+
     up = actions.add_parser("up", help="upgrade to the latest migration (the default)")
     _child_options(up)
     down = actions.add_parser("down", help="roll back N migrations (default 1)")
-    down.add_argument("steps", nargs="?", type=_positive_int, default=1, metavar="N")
+    down.add_argument(
+        "steps", nargs="?", type=_positive_int, default=1, metavar="N", help="how many migrations (default 1)"
+    )
     _child_options(down)
+    down.add_argument("--yes", action="store_true", help="confirm the rollback on a protected profile in a script")
+    down.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
     status = actions.add_parser("status", help="show the current migration")
     _child_options(status)
     new = actions.add_parser("new", help="create a new migration")
@@ -96,7 +105,7 @@ class MigrateRenderer:
 
 
 def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
-    from devenv.cli.stack_cmds import load_stack, render_failure
+    from devenv.cli.stack_cmds import confirm, load_stack, render_failure
     from devenv.core import migrations
     from devenv.core.models import UpResult
     from devenv.errors import ServiceFailedError
@@ -126,6 +135,9 @@ def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
         if action == "up":
             result = migrations.migrate_up(stack, renderer)
         elif action == "down":
+            # Rolling back drops schema and data: a protected profile asks first, like `db reset`.
+            many = f"{args.steps} migrations" if args.steps != 1 else "1 migration"
+            confirm(args, out, stack, f"roll back {many} of project {stack.name}")
             result = migrations.migrate_down(stack, args.steps, renderer)
         elif action == "status":
             result = migrations.migrate_status(stack, renderer)

@@ -358,7 +358,7 @@ def check_declared(stack: Any, services: list[str]) -> None:
 
 # ---------------------------------------------------------------------------------------- logs
 def cmd_logs(args: argparse.Namespace, out: Output) -> int:
-    from devenv.core.logs import LogFollower, recent_logs
+    from devenv.core.logs import LogFollower, LogNotice, recent_logs
 
     stack = load_stack(args, out, running="follow")
     if args.services:
@@ -383,8 +383,11 @@ def cmd_logs(args: argparse.Namespace, out: Output) -> int:
         return 0
     follower = LogFollower(stack.api, stack.name, args.services or None, tail=args.tail)
     try:
-        for line in follower:
-            emit(line.service, line.text, line.timestamp)
+        for item in follower:
+            if isinstance(item, LogNotice):  # the stream was lost or is back: on stderr, not in the logs
+                out.info(out.yellow(f"devenv: {item.text}"))
+                continue
+            emit(item.service, item.text, item.timestamp)
             out.out.flush()
     except KeyboardInterrupt:
         pass

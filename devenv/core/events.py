@@ -179,3 +179,11 @@ class DbNotice(Event):
     """Something the user must know before going on (e.g. an earlier operation did not finish)."""
 
     message: str
+
+
+# ---------------------------------------------------------------------------------------- logs
+@dataclass(frozen=True)
+class LogNotice(Event):
+    """Something the reader of followed logs should know that is not a log line (stream lost, back)."""
+
+    text: str

@@ -1,9 +1,8 @@
-"""Exit codes and messages of the real console script for hostile inputs: unbounded timeouts,
-huge project names, OS errors on the project's files, invalid compose YAML in ``status``,
-broken pipes, config paths.
+"""Exit codes and messages of the real console script on the real engine: OS errors on the
+project's files, broken pipes, invalid compose YAML in ``status`` (which asks the engine first).
 
-The tests that take only a temporary folder need no running container; the others bring up a
-copy of the example stack.
+Hostile inputs that need no engine (unbounded timeouts, huge project names, config paths) are
+tested in ``tests/unit/test_cli_no_engine.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from devenv_testlib import DEVENV, DevenvResult, Stack, base_env, docker, health_status, ok, run_devenv, wait_for
 
 
@@ -26,12 +24,10 @@ def assert_clean(res: DevenvResult, code: int) -> None:
     assert "bug in devenv" not in res.stderr, res.dump()
 
 
-def project(tmp_path: Path, toml: str | None = None, compose: str = "services:\n  app:\n    image: busybox\n") -> Path:
+def project(tmp_path: Path, compose: str) -> Path:
     root = tmp_path / "proj"
     root.mkdir()
     (root / "compose.yml").write_text(compose, encoding="utf-8")
-    if toml is not None:
-        (root / "devenv.toml").write_text(toml, encoding="utf-8")
     return root
 
 
@@ -70,51 +66,7 @@ def with_closed_stdout(cwd: Path, args: list[str], env: dict[str, str] | None = 
     return DevenvResult([str(DEVENV), *args], proc.returncode, "", proc.stderr)
 
 
-# ------------------------------------------------------------------ timeouts (no engine needed)
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["up", "--timeout=inf"],
-        ["up", "--timeout=1e308"],
-        ["up", "--timeout=nan"],
-        ["up", "--timeout=0"],
-        ["up", "--timeout=-5"],
-        ["up", "--timeout=86401"],
-        ["down", "--timeout=-1"],
-        ["down", "--timeout=1e308"],
-    ],
-    ids=lambda a: " ".join(a),
-)
-def test_timeouts_out_of_range_exit_2(tmp_path: Path, args: list[str]) -> None:
-    res = run_devenv(args, cwd=project(tmp_path))
-    assert_clean(res, 2)
-    assert "argument --timeout" in res.stderr, res.dump()
-
-
-@pytest.mark.parametrize("value", ["1e308", "inf", "86401"])
-def test_a_huge_readiness_timeout_in_devenv_toml_exits_2(tmp_path: Path, value: str) -> None:
-    root = project(tmp_path, f'[project]\nname = "dvtbounds"\n\n[readiness]\ntimeout = {value}\n')
-    res = run_devenv(["up"], cwd=root)
-    assert_clean(res, 2)
-    assert "devenv.toml" in res.stderr and "readiness.timeout" in res.stderr, res.dump()
-
-
-# ------------------------------------------------------------- project names (no engine needed)
-def test_a_1mb_project_name_in_devenv_toml_exits_2(tmp_path: Path) -> None:
-    root = project(tmp_path, f'[project]\nname = "{"a" * 1_000_000}"\n')
-    res = run_devenv(["status"], cwd=root)
-    assert_clean(res, 2)
-    assert "project.name" in res.stderr and "at most 100" in res.stderr, res.dump()
-    assert len(res.stderr) < 1000, "the name must not be echoed in full"
-
-
-def test_a_huge_compose_project_name_exits_2(tmp_path: Path) -> None:
-    res = run_devenv(["status"], cwd=project(tmp_path), env={"COMPOSE_PROJECT_NAME": "a" * 100_000})
-    assert_clean(res, 2)
-    assert "COMPOSE_PROJECT_NAME" in res.stderr and "at most 100" in res.stderr, res.dump()
-
-
-# -------------------------------------------------------- status and invalid YAML (no engine needed)
+# ----------------------------------------------- status and invalid YAML (needs the engine: status asks it first)
 BROKEN_YAML = "services:\n  app:\n    image: busybox\n    ports: [unclosed\n"
 
 
@@ -138,39 +90,6 @@ def test_status_piped_into_head_keeps_exit_2(tmp_path: Path) -> None:
     res = piped(project(tmp_path, compose=BROKEN_YAML), "devenv status | head -1")
     assert_clean(res, 2)
     assert "compose.yml:5" in res.stderr, res.dump()
-
-
-# ------------------------------------------------------------------- config paths (no engine needed)
-def test_a_config_error_names_its_file_once(tmp_path: Path) -> None:
-    root = project(tmp_path, '[project]\nnmae = "x"\n')
-    res = run_devenv(["status"], cwd=root)
-    assert_clean(res, 2)
-    first = res.stderr.splitlines()[0]
-    assert first.startswith('devenv: error: devenv.toml: unknown key "project.nmae"'), res.dump()
-    assert first.count("devenv.toml") == 1, res.dump()
-
-
-def test_files_outside_the_root_warn_once_and_stay_off_json(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    (shared / "compose.yml").write_text("services:\n  db:\n    image: busybox\n", encoding="utf-8")
-    root = project(tmp_path, '[project]\nname = "dvtmono"\ncompose_files = ["../shared/compose.yml"]\n')
-    (root / "profiles").mkdir()
-    (root / "profiles" / "dev.toml").write_text('compose_files = ["compose.yml"]\n', encoding="utf-8")
-    res = run_devenv(["profiles", "--json"], cwd=root)
-    assert_clean(res, 0)
-    names = [p["name"] for p in json.loads(res.stdout)["profiles"]]
-    assert names == ["default", "dev"], res.dump()
-    warnings = [line for line in res.stderr.splitlines() if line.startswith("devenv: warning:")]
-    assert len(warnings) == 1, res.dump()  # two profiles use it, one warning
-    assert "../shared/compose.yml" in warnings[0] and "outside the project root" in warnings[0], res.dump()
-
-
-def test_a_missing_project_dir_exits_2(tmp_path: Path) -> None:
-    root = project(tmp_path)
-    res = run_devenv(["-C", str(root / "typo"), "status"], cwd=tmp_path)
-    assert_clean(res, 2)
-    assert "typo does not exist" in res.stderr, res.dump()
 
 
 # ---------------------------------------------------------------------------- on the real engine

@@ -188,6 +188,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float, message: str, interva
         time.sleep(interval)
 
 
+def wait_for_line(proc: subprocess.Popen[str], pattern: str, timeout: float = 120) -> list[str]:
+    """Read ``proc``'s stderr until a line matches ``pattern``; the lines read so far (keep them:
+    ``communicate()`` returns only the rest)."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if re.search(pattern, line):
+            return lines
+    proc.kill()
+    raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n{''.join(lines)}")
+
+
 # -------------------------------------------------------------------------------- compose cleanup
 def cleanup_project(name: str) -> None:
     """Remove everything of Compose project ``name``: containers, volumes, networks."""

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from devenv_testlib import Stack, docker, ok, snapshot_names, wait_for
+from devenv_testlib import Stack, docker, ok, snapshot_names, wait_for, wait_for_line
 from test_db_postgres import (
     DB_NAME,
     DB_USER,
@@ -51,22 +51,6 @@ def devenv_sessions(st: Stack) -> int:
             db="postgres",
         )
     )
-
-
-def wait_for_line(proc: subprocess.Popen[str], pattern: str, timeout: float = 120) -> list[str]:
-    """Read ``proc``'s stderr until a line matches ``pattern``; the lines read so far."""
-    assert proc.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if re.search(pattern, line):
-            return lines
-    proc.kill()
-    raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n{''.join(lines)}")
 
 
 def finish(proc: subprocess.Popen[str], head: list[str], timeout: float = 120) -> tuple[int, str]:
@@ -202,7 +186,7 @@ def test_interrupted_restore_names_the_way_back(pg_stack: Stack, sig: int, group
 
     proc = st.popen_devenv("db", "restore", big, "--yes")
     head = wait_for_line(proc, rf"\bload: restoring {big}")
-    time.sleep(0.3)
+    wait_for(lambda: devenv_sessions(st) > 0, 30, "pg_restore to be connected and loading")
     if group:
         os.killpg(proc.pid, sig)  # what a terminal's Ctrl-C does
     else:
@@ -317,6 +301,5 @@ def test_partial_files_of_a_killed_snapshot_are_cleaned_by_the_next_command(pg_s
         assert partial_files(st), "the killed snapshot left no partial file to clean"
     # pg_dump ends by itself inside the container (its lock wait is bounded).
     wait_for(lambda: devenv_sessions(st) == 0, 30, "the orphaned pg_dump to give up")
-    res = ok(st.devenv("db", "snapshots"))
-    assert "killed" not in res.stdout
+    assert "killed" not in snapshot_names(st)
     assert partial_files(st) == []

@@ -8,10 +8,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from devenv_testlib import check_status_document, wait_for
+from devenv_testlib import check_status_document, wait_for, wait_for_line
 
 # Every failing `up` below runs with --timeout 120 and must give up far sooner than that.
 FAIL_FAST = 30.0
@@ -303,10 +302,11 @@ def test_sigint_while_waiting_exits_130(stack):
             return "slow" in docs and docs["slow"]["State"]["Status"] == "running"
 
         wait_for(slow_running, 60, "the slow service's container to be running")
-        time.sleep(1.0)  # let devenv enter its wait loop (the container is already running)
+        head = wait_for_line(proc, r"… slow\s+running")  # devenv's wait loop reports it
         # Ctrl-C in a terminal signals the whole foreground process group.
         os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, rest = proc.communicate(timeout=30)
+        err = "".join(head) + rest
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -335,9 +335,10 @@ def test_sigterm_while_waiting_is_handled_like_ctrl_c(stack):
             return "slow" in docs and docs["slow"]["State"]["Status"] == "running"
 
         wait_for(slow_running, 60, "the slow service's container to be running")
-        time.sleep(1.0)  # let devenv enter its wait loop
+        head = wait_for_line(proc, r"… slow\s+running")  # devenv's wait loop reports it
         os.kill(proc.pid, signal.SIGTERM)  # a supervisor or `timeout`: the process alone, not its group
-        out, err = proc.communicate(timeout=30)
+        out, rest = proc.communicate(timeout=30)
+        err = "".join(head) + rest
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -358,9 +359,10 @@ def test_sigterm_during_a_build_stops_the_compose_child(stack):
     proc = st.popen_devenv("up", "--build", "--json", "--timeout", "120")
     try:
         wait_for(lambda: _compose_children(st.name), 30, "docker compose to run the build")
-        time.sleep(1.0)
+        head = wait_for_line(proc, rf"echo {st.name} && sleep 60")  # the build reached the long step
         os.kill(proc.pid, signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, rest = proc.communicate(timeout=30)
+        err = "".join(head) + rest
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -35,7 +35,7 @@ def test_status_human_output(stack):
     st = stack("healthy")
     assert st.devenv("up", "api", "--timeout", "120").returncode == 0
     res = st.devenv("status")
-    assert res.returncode in (0, 1), res.dump()
+    assert res.returncode == 0, res.dump()  # status exits 0 whatever the services' states
     lines = res.stdout.splitlines()
     for service in ("db", "migrate", "api", "worker", "extra"):
         assert any(re.search(rf"\b{service}\b", line) for line in lines), res.dump()
@@ -49,7 +49,7 @@ def test_status_human_output(stack):
 def test_status_before_anything_is_created(stack):
     st = stack("healthy")
     res = st.devenv("status", "--json")
-    assert res.returncode in (0, 1), res.dump()
+    assert res.returncode == 0, res.dump()  # status exits 0 whatever the services' states
     doc = res.json()
     services = check_status_document(doc, project=st.name)
     assert doc["ok"] is False
@@ -103,7 +103,7 @@ def test_logs_tail(stack):
     res = st.devenv("logs", "worker", "--tail", "2")
     assert res.returncode == 0, res.dump()
     ticks = [line for line in res.stdout.splitlines() if "worker-tick" in line]
-    assert 1 <= len(ticks) <= 2, res.dump()
+    assert len(ticks) == 2, res.dump()  # the last two lines are ticks: there were 5 already
     assert "worker-boot" not in res.stdout, res.dump()
 
 

@@ -31,14 +31,12 @@ from devenv.errors import (
     DevenvError,
     DockerUnavailableError,
     ExitCode,
-    PortInUseError,
     ServiceFailedError,
     UnknownProfileError,
     UnknownServiceError,
     UsageError,
     WaitInterrupted,
     WaitTimeoutError,
-    exit_code_for,
 )
 
 
@@ -180,7 +178,6 @@ def test_confirm_protected_without_flags_refuses() -> None:
     err = info.value
     assert err.exit_code is ExitCode.USAGE
     assert int(err.exit_code) == 2
-    assert exit_code_for(err) == 2
     assert 'protected profile "prod"' in err.message and "Nothing was changed" in err.message
     assert err.hint == "In a script, pass: --yes --confirm-profile prod"
 
@@ -539,17 +536,13 @@ def test_streamed_compose_failure_keeps_only_its_conclusion() -> None:
         (ComposeMissingError("x"), 3),
         (ComposeCommandError("x", command=["docker", "compose"], stderr="boom"), 1),
         (ServiceFailedError("x"), 1),
-        (PortInUseError("x", port=8000, holder=None), 1),
         (WaitTimeoutError("x"), 124),
         (WaitInterrupted("x"), 130),
-        (KeyboardInterrupt(), 130),
-        (ValueError("x"), 70),
-        (RuntimeError("x"), 70),
     ],
 )
-def test_exit_code_for(error: BaseException, code: int) -> None:
-    assert exit_code_for(error) == code
-    assert isinstance(exit_code_for(error), ExitCode)
+def test_exit_code_of_each_error_class(error: DevenvError, code: int) -> None:
+    assert error.exit_code == code
+    assert isinstance(error.exit_code, ExitCode)
 
 
 def test_devenv_error_str_includes_hint() -> None:

@@ -24,7 +24,7 @@ from devenv.config import MAX_PROJECT_NAME, MAX_SECONDS, load_project
 from devenv.core.compose.model import declared_services
 from devenv.core.db import SnapshotInfo, SnapshotStore
 from devenv.core.stack import Stack
-from devenv.errors import ComposeFileError, ConfigError, ExitCode, FileAccessError, exit_code_for, file_access_error
+from devenv.errors import ComposeFileError, ConfigError, ExitCode, FileAccessError, file_access_error
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +171,7 @@ def test_file_errors_exit_1() -> None:
     error = PermissionError(errno.EACCES, "Permission denied", "/x/.devenv")
     mapped = file_access_error(error)
     assert isinstance(mapped, FileAccessError) and mapped.path == "/x/.devenv"
-    assert exit_code_for(error) == ExitCode.SERVICE_FAILED == 1
+    assert mapped.exit_code == ExitCode.SERVICE_FAILED == 1
 
 
 # ------------------------------------------------------------------------------ 11: timeouts

