@@ -20,6 +20,8 @@ from devenv.core.models import LogLine
 if TYPE_CHECKING:
     import docker
 
+    from devenv.core.cancel import CancelToken
+
 
 def split_timestamp(raw: str) -> tuple[str, str]:
     ts, sep, text = raw.partition(" ")
@@ -73,10 +75,19 @@ def recent_logs(
 
 
 class LogFollower:
-    """Follow logs of the selected services; iterate it for ``LogLine``; ``close()`` from any thread."""
+    """Follow logs of the selected services; iterate it for ``LogLine``; ``close()`` from any thread.
+
+    ``cancel``: a token whose cancel closes the follower (the iteration ends).
+    """
 
     def __init__(
-        self, api: docker.APIClient, project: str, services: list[str] | None = None, *, tail: int | None = 10
+        self,
+        api: docker.APIClient,
+        project: str,
+        services: list[str] | None = None,
+        *,
+        tail: int | None = 10,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.api = api
         self.project = project
@@ -92,6 +103,8 @@ class LogFollower:
         # Stopped containers print their last lines and are picked up again when they start.
         for item in _containers(api, project, services):
             self._attach(item["Id"], _name(item), (item.get("Labels") or {}).get(SERVICE_LABEL, "?"), tail)
+        if cancel is not None:
+            cancel.on_cancel(self.close)
 
     def _watch(self) -> None:
         with contextlib.suppress(Exception):
