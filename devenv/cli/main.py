@@ -111,6 +111,9 @@ def build_parser() -> Parser:
     _profile_arg(status)
     status.add_argument("services", nargs="*", metavar="SERVICE")
     status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    status.add_argument(
+        "-f", "--follow", action="store_true", help="one line per change (NDJSON with --json) until Ctrl-C"
+    )
 
     logs = sub.add_parser("logs", help="show service logs")
     _profile_arg(logs)
