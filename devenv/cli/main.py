@@ -127,6 +127,9 @@ def build_parser() -> Parser:
     _profile_arg(status)
     status.add_argument("services", nargs="*", metavar="SERVICE", help="only these services (default: all)")
     _json_arg(status)
+    status.add_argument(
+        "-f", "--follow", action="store_true", help="one line per change (NDJSON with --json) until Ctrl-C"
+    )
 
     logs = sub.add_parser("logs", help="show service logs")
     _profile_arg(logs)

@@ -303,6 +303,10 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     running = args.ctx_running
     if args.services:
         check_declared(stack, args.services)
+    if getattr(args, "follow", False):
+        from devenv.cli.follow_cmds import follow
+
+        return follow(args, out, stack)
     statuses: list[ServiceStatus] = stack.status(args.services or None)
     if args.json:
         out.json(

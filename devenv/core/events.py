@@ -24,7 +24,13 @@ core's sake (the TUI still has to hop to its event loop with ``post_message``).
   :class:`SnapshotWritten`, :class:`DbNotice`, plus the events of the ``up``, migrations and seed
   they run.
 
-Events of later capabilities (the debugger, watch, the long-lived monitor) belong here too.
+- the stack monitor (:class:`devenv.core.monitor.StackMonitor`): :class:`MonitorSynced`,
+  :class:`StatusChanged`, :class:`EngineUnreachable`, :class:`EngineReconnected`,
+  :class:`ContainerStats`. The monitor is the exception to the rule above: it runs a thread of its
+  own and calls its subscribers from that thread (the threading contract is in
+  :mod:`devenv.core.cancel`).
+
+Events of later capabilities (the debugger, watch) belong here too.
 """
 
 from __future__ import annotations
@@ -41,19 +47,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ComposeOutput",
+    "ContainerStats",
     "DbNotice",
     "DbOutput",
     "DbStep",
     "Emit",
+    "EngineReconnected",
+    "EngineUnreachable",
     "Event",
     "MigrationFinished",
     "MigrationOutput",
     "MigrationStarted",
     "MigrationWaiting",
+    "MonitorSynced",
     "ServiceChanged",
     "ServiceFailed",
     "ServiceReady",
     "SnapshotWritten",
+    "StatusChanged",
     "StepStarted",
     "WaitFinished",
 ]
@@ -187,3 +198,59 @@ class LogNotice(Event):
     """Something the reader of followed logs should know that is not a log line (stream lost, back)."""
 
     text: str
+
+
+# --------------------------------------------------------------------------------------- monitor
+@dataclass(frozen=True)
+class MonitorSynced(Event):
+    """The monitor read the whole stack: at start ("initial") and after a reconnect ("resync")."""
+
+    statuses: tuple[ServiceStatus, ...]
+    reason: str  # "initial" | "resync"
+
+
+@dataclass(frozen=True)
+class StatusChanged(Event):
+    """A service's status changed (state, health, readiness, exit code, restarts, containers).
+
+    ``old`` is what the monitor showed before (None for a service it did not know); ``cause`` is
+    the Engine action behind the change ("die", "start", "health_status: unhealthy", "destroy"...),
+    "resync" after a reconnect, or "engine unreachable" when the status became unknown.
+    ``engine_time``: the Engine event's own time (``timeNano``, epoch seconds), when there is one.
+    """
+
+    service: str
+    old: ServiceStatus | None
+    new: ServiceStatus
+    cause: str
+    restart_count: int = 0  # summed over the service's containers (the Engine's RestartCount)
+    health_output: str | None = None  # the last healthcheck output (secrets masked)
+    engine_time: float | None = None
+
+
+@dataclass(frozen=True)
+class EngineUnreachable(Event):
+    """The event stream broke; every status is now "unknown" until :class:`EngineReconnected`."""
+
+    error: str
+    retry_in: float  # seconds until the next attempt
+
+
+@dataclass(frozen=True)
+class EngineReconnected(Event):
+    """The monitor is subscribed again; a :class:`MonitorSynced` ("resync") follows."""
+
+    down_for: float  # seconds without the engine
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ContainerStats(Event):
+    """One resource sample of a container (``StackMonitor.watch_stats``), about once a second."""
+
+    service: str
+    container: str
+    cpu_percent: float  # of one CPU: 200.0 is two full cores
+    memory_bytes: int  # usage without the page cache
+    memory_limit: int
+    restart_count: int

@@ -28,6 +28,8 @@ from devenv.core.models import LogLine
 if TYPE_CHECKING:
     import docker
 
+    from devenv.core.cancel import CancelToken
+
 
 def split_timestamp(raw: str) -> tuple[str, str]:
     ts, sep, text = raw.partition(" ")
@@ -121,6 +123,8 @@ class LogFollower:
     follower is closed, and yields ``LogNotice("log stream reconnected")``. Every container then
     resumes with ``since`` its last printed timestamp; lines at or before it are dropped when they
     were printed already.
+
+    ``cancel``: a token whose cancel closes the follower (the iteration ends).
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class LogFollower:
         *,
         tail: int | None = 10,
         wait: Callable[[float], bool] | None = None,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.api = api
         self.project = project
@@ -152,6 +157,8 @@ class LogFollower:
         # Stopped containers print their last lines and are picked up again when they start.
         for item in _containers(api, project, services):
             self._attach(item["Id"], _name(item), (item.get("Labels") or {}).get(SERVICE_LABEL, "?"), tail)
+        if cancel is not None:
+            cancel.on_cancel(self.close)
 
     def _subscribe(self) -> Any:
         return self.api.events(decode=True, filters={"type": "container", "label": f"{PROJECT_LABEL}={self.project}"})

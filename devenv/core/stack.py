@@ -10,6 +10,7 @@ the Compose runner are in :mod:`devenv.core.compose`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import docker
 
     from devenv.config import Profile, Project
+    from devenv.core.cancel import CancelToken
 
 # What runs once every target service of an ``up`` is ready; returns the final result.
 AfterReady = Callable[["Stack", UpResult, Emit], UpResult]
@@ -201,6 +203,7 @@ def up(
     emit: Emit | None = None,
     force_recreate: bool = False,
     after_ready: AfterReady | None = None,
+    cancel: CancelToken | None = None,
 ) -> UpResult:
     """Create, start in dependency order and wait until every target service is ready.
 
@@ -210,8 +213,13 @@ def up(
     ``after_ready`` runs once every target is ready and returns the final result: ``devenv up``
     passes :func:`devenv.core.migrations.run_on_up` (``[migrations] run_on_up``), and so does every
     core flow that starts services on its way (migrations, database flows).
+
+    ``cancel`` (from any thread) ends the wait like Ctrl-C: outcome "interrupted", containers left as
+    they are; during the create step it stops ``docker compose`` and raises ``Cancelled``.
     """
     import time as _time
+
+    from devenv.core.cancel import cancel_hook, check
 
     sink: Emit = emit or (lambda _e: None)
     t0 = _time.monotonic()
@@ -239,7 +247,11 @@ def up(
                 proc.stop()
         raise
     try:
-        create.stream(sink)
+        with cancel_hook(cancel, create.proc.terminate):
+            try:
+                create.stream(sink)
+            finally:
+                check(cancel)  # a cancelled create is Cancelled, not the error of a killed compose
         from devenv.core.running import record_up
 
         record_up(stack)
@@ -255,11 +267,14 @@ def up(
             settle=stack.profile.readiness.settle,
             probes=dict(stack.profile.probes),
             logs_tail=stack.logs_tail,
+            cancel=cancel,
         )
         result = waiter.run(stream, t0)
     finally:
         create.stop()
         stream.close()
+    if result.ok and cancel is not None and cancel.cancelled:
+        return replace(result, ok=False, outcome="interrupted")
     if result.ok and after_ready is not None:
         result = after_ready(stack, result, sink)
     return result

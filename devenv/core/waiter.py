@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import docker
 
     from devenv.config import Probe
+    from devenv.core.cancel import CancelToken
 
 
 # --------------------------------------------------------------------------------- event stream
@@ -124,6 +125,7 @@ class Waiter:
     settle: float = 1.5
     probes: Mapping[str, Probe] = field(default_factory=dict)
     logs_tail: Callable[[str, int], list[str]] | None = None
+    cancel: CancelToken | None = None  # cancel() from any thread: outcome "interrupted", as Ctrl-C
 
     @cached_property
     def mask(self) -> Masker:
@@ -146,6 +148,8 @@ class Waiter:
         self.t0 = time.monotonic() if t0 is None else t0
         deadline = time.monotonic() + self.timeout
         stream.drain()  # events of the create step (e.g. old containers being replaced)
+        # A cancel wakes the blocking queue.get below; _handle turns it into the Ctrl-C path.
+        unhook = self.cancel.on_cancel(lambda: self.queue.put(("cancel", None))) if self.cancel else None
         try:
             self._initial_inspect()
             while True:
@@ -172,6 +176,8 @@ class Waiter:
         except KeyboardInterrupt:
             return self._finish("interrupted")
         finally:
+            if unhook is not None:
+                unhook()
             self._stop.set()
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -214,6 +220,10 @@ class Waiter:
             st.running = False
             st.ok = st.ok or ok
             st.last_error = "" if ok else self.mask(detail)
+        elif kind == "cancel":
+            from devenv.core.cancel import Cancelled
+
+            raise Cancelled()
         elif kind == "stream_error":
             from devenv.core.engine.client import unavailable
 

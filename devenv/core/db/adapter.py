@@ -19,6 +19,7 @@ from devenv.core.events import DbOutput, Emit, Event
 from devenv.errors import ServiceFailedError
 
 if TYPE_CHECKING:
+    from devenv.core.cancel import CancelToken
     from devenv.core.db.target import DatabaseTarget
     from devenv.core.stack import Stack
 
@@ -43,6 +44,7 @@ class Adapter(ABC):
         self.stack, self.target, self.container = stack, target, container
         self._emit = emit
         self._held = threading.local()
+        self.token: CancelToken | None = None  # cancels every exec of this adapter (set by open_session)
         self.started_at = self._state().get("StartedAt")  # a restart under a command changes it
 
     def emit(self, event: Event) -> None:
@@ -91,6 +93,7 @@ class Adapter(ABC):
             stdin=stdin,
             stdout=stdout,
             on_stderr_line=lambda line: self.emit(DbOutput(line)) if line.strip() else None,
+            cancel=self.token,
         )
         if check and result.exit_code != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-20:])

@@ -6,6 +6,11 @@ destructive flow snapshots first unless told not to and runs its destructive par
 :func:`destroying`: journaled, and when a step after the drop fails, the error names the snapshot
 and the command that brings the data back. Destructive flows hold the project's db lock
 exclusively, snapshots and exports share it.
+
+Cancellation (:mod:`devenv.core.cancel`): a session opened with ``cancel=`` hands its token to every
+exec of its adapter, and the flows check it between steps. A cancel raises ``Cancelled`` (a
+``KeyboardInterrupt``), so it takes the Ctrl-C paths below: a snapshot leaves no file and ends its
+``pg_dump``; after the drop, the error names the snapshot and the restore command.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devenv.core.cancel import Cancelled, check
 from devenv.core.db import journal
 from devenv.core.db.adapter import Adapter, DataAtRiskError, DatabaseError
 from devenv.core.db.dumpfiles import check_import_file, file_format
@@ -34,6 +40,7 @@ from devenv.core.state import ProjectLock, db_lock
 from devenv.errors import DevenvError, ExitCode, ServiceFailedError, UsageError, interrupt_code
 
 if TYPE_CHECKING:
+    from devenv.core.cancel import CancelToken
     from devenv.core.stack import Stack
 
 
@@ -55,25 +62,28 @@ class Session:
     target: DatabaseTarget
     adapter: Adapter
     store: SnapshotStore
+    cancel: CancelToken | None = None
 
 
-def open_session(stack: Stack, emit: Emit | None = None) -> Session:
+def open_session(stack: Stack, emit: Emit | None = None, cancel: CancelToken | None = None) -> Session:
     """Resolve the database, make sure its service is up and healthy, and return an adapter to it."""
     sink: Emit = emit or (lambda _e: None)
+    check(cancel)
     target = resolve_database(stack)
     container = running_container(stack, target.service)
     if container is None or not _is_healthy(stack, container):  # start it and wait on its health
         sink(DbStep("wait", f"starting {target.service} and waiting until it is healthy"))
-        ensure_up(stack, [target.service], sink)
+        ensure_up(stack, [target.service], sink, cancel)
         container = running_container(stack, target.service)
         if container is None:
             raise DatabaseError(f'Service "{target.service}" is not running after `up`.')
         target = resolve_database(stack)  # *_FILE secrets can only be read from a running container
     adapter = adapter_for(stack, target, container, sink)
+    adapter.token = cancel
     unfinished = journal.pending(stack.project.root)
     if unfinished is not None:
         sink(DbNotice(unfinished.recovery()))
-    return Session(stack, target, adapter, SnapshotStore(stack.project.root, stack.profile.name))
+    return Session(stack, target, adapter, SnapshotStore(stack.project.root, stack.profile.name), cancel)
 
 
 def _is_healthy(stack: Stack, container: str) -> bool:
@@ -82,11 +92,12 @@ def _is_healthy(stack: Stack, container: str) -> bool:
     return bool(state.get("Running")) and (health is None or health.get("Status") == "healthy")
 
 
-def ensure_up(stack: Stack, services: list[str], emit: Emit) -> None:
+def ensure_up(stack: Stack, services: list[str], emit: Emit, cancel: CancelToken | None = None) -> None:
     from devenv.core.migrations import run_on_up
     from devenv.core.stack import up
 
-    result = up(stack, services, emit=emit, after_ready=run_on_up)
+    result = up(stack, services, emit=emit, after_ready=run_on_up, cancel=cancel)
+    check(cancel)  # a cancelled wait is an interruption here, as Ctrl-C in it
     if not result.ok:
         reasons = "; ".join(f"{f.service}: {f.reason}" for f in result.failures) or result.outcome
         raise ServiceFailedError(f"Could not get {', '.join(services)} ready: {reasons}", result=result)
@@ -94,6 +105,7 @@ def ensure_up(stack: Stack, services: list[str], emit: Emit) -> None:
 
 def take_snapshot(session: Session, name: str | None = None, *, reason: str = "manual", emit: Emit) -> SnapshotInfo:
     store, target, adapter = session.store, session.target, session.adapter
+    check(session.cancel)
     name = name or store.new_name("" if reason == "manual" else re.sub(r"[^a-z0-9]+", "-", reason).strip("-"))
     emit(DbStep("snapshot", f"{target.engine} database {target.name!r} -> {store.dir / name}"))
     info = SnapshotInfo(
@@ -139,8 +151,10 @@ def restore_snapshot(session: Session, info: SnapshotInfo, *, emit: Emit) -> Non
     """Drop and recreate the database, then load the snapshot: the database is exactly that state."""
     check_engine(info, session.target.engine)
     path = session.store.verify(info)
+    check(session.cancel)
     emit(DbStep("drop", f"dropping and recreating {session.target.name!r}"))
     session.adapter.drop_and_create()
+    check(session.cancel)
     emit(DbStep("load", f"restoring {info.name}"))
     with open(path, "rb") as src:
         session.adapter.load(src)
@@ -175,11 +189,12 @@ def reset(
     migrate: bool = True,
     seed: bool = True,
     emit: Emit | None = None,
+    cancel: CancelToken | None = None,
 ) -> ResetResult:
     """Quick reset (drop + create, killing other sessions) or hard reset (recreate the volume)."""
     sink: Emit = emit or (lambda _e: None)
     with locked(stack, sink, exclusive=True, what="db reset"):
-        return _reset(stack, hard=hard, snapshot=snapshot, migrate=migrate, seed=seed, emit=sink)
+        return _reset(stack, hard=hard, snapshot=snapshot, migrate=migrate, seed=seed, emit=sink, cancel=cancel)
 
 
 def locked(stack: Stack, emit: Emit, *, exclusive: bool, what: str) -> ProjectLock:
@@ -190,10 +205,12 @@ def locked(stack: Stack, emit: Emit, *, exclusive: bool, what: str) -> ProjectLo
     return db_lock(stack.project.root, exclusive=exclusive, what=what, on_wait=lambda m: emit(DbStep("wait", m)))
 
 
-def _reset(stack: Stack, *, hard: bool, snapshot: bool, migrate: bool, seed: bool, emit: Emit) -> ResetResult:
+def _reset(
+    stack: Stack, *, hard: bool, snapshot: bool, migrate: bool, seed: bool, emit: Emit, cancel: CancelToken | None
+) -> ResetResult:
     sink = emit
     t0 = time.monotonic()
-    session = open_session(stack, sink)
+    session = open_session(stack, sink, cancel)
     if hard:
         db_volumes(stack, session.target.service)  # refuses external or shared volumes before any change
     snap = take_snapshot(session, reason="before reset", emit=sink) if snapshot else None
@@ -204,6 +221,7 @@ def _reset(stack: Stack, *, hard: bool, snapshot: bool, migrate: bool, seed: boo
         else:
             sink(DbStep("drop", f"dropping {session.target.name!r} (ending other sessions) and recreating it"))
             session.adapter.drop_and_create()
+        check(cancel)
         migrated, seeded, notes = _migrate_and_seed(stack, migrate, seed, sink)
     return ResetResult(snap, migrated, seeded, time.monotonic() - t0, tuple(notes))
 
@@ -265,7 +283,7 @@ def _at_risk(exc: BaseException, snap: SnapshotInfo | None, stack: Stack) -> Dev
     """The error of a destructive flow, saying where the old data is (and how to get it back)."""
     if isinstance(exc, KeyboardInterrupt):
         code = interrupt_code(exc)
-        what = "SIGTERM" if code == ExitCode.TERMINATED else "Ctrl-C"
+        what = "SIGTERM" if code == ExitCode.TERMINATED else "cancelled" if isinstance(exc, Cancelled) else "Ctrl-C"
         message, hint = f"Interrupted ({what}) after the database was changed.", None
     elif isinstance(exc, DevenvError):
         message, hint, code = exc.message, exc.hint, exc.exit_code
@@ -319,13 +337,15 @@ def _recreate_volumes(session: Session, emit: Emit) -> Session:
         except Exception as exc:
             if "no such volume" not in str(exc).lower():
                 raise DatabaseError(f"Could not remove volume {volume}: {exc}") from None
+    check(session.cancel)
     emit(DbStep("wait", f"recreating {service} and waiting until it is healthy"))
-    return open_session(stack, emit)
+    return open_session(stack, emit, session.cancel)
 
 
 # ------------------------------------------------------------------------------- export / import
 def export(session: Session, path: Path, *, emit: Emit) -> int:
     fmt = file_format(path, session.target.engine)
+    check(session.cancel)
     emit(DbStep("export", f"{session.target.name!r} -> {path} ({fmt})"))
     partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.partial")
     try:
@@ -356,9 +376,11 @@ def _import(session: Session, path: Path, *, snapshot: bool, emit: Emit) -> Snap
     fmt = check_import_file(path, session.target.engine)
     session.adapter.check_dump(path, fmt)
     snap = take_snapshot(session, reason="before import", emit=emit) if snapshot else None
+    check(session.cancel)
     with destroying([session], "db import", snap):
         emit(DbStep("drop", f"dropping and recreating {session.target.name!r}"))
         session.adapter.drop_and_create()
+        check(session.cancel)
         emit(DbStep("load", f"importing {path.name}"))
         with open(path, "rb") as raw:
             if fmt == "sql.gz":
@@ -370,21 +392,24 @@ def _import(session: Session, path: Path, *, snapshot: bool, emit: Emit) -> Snap
 
 
 def restore(
-    stack: Stack, name: str, *, snapshot: bool = True, emit: Emit | None = None
+    stack: Stack, name: str, *, snapshot: bool = True, emit: Emit | None = None, cancel: CancelToken | None = None
 ) -> tuple[SnapshotInfo, SnapshotInfo | None]:
     sink: Emit = emit or (lambda _e: None)
     with locked(stack, sink, exclusive=True, what=f"db restore {name}"):
-        return _restore(stack, name, snapshot=snapshot, emit=sink)
+        return _restore(stack, name, snapshot=snapshot, emit=sink, cancel=cancel)
 
 
-def _restore(stack: Stack, name: str, *, snapshot: bool, emit: Emit) -> tuple[SnapshotInfo, SnapshotInfo | None]:
+def _restore(
+    stack: Stack, name: str, *, snapshot: bool, emit: Emit, cancel: CancelToken | None = None
+) -> tuple[SnapshotInfo, SnapshotInfo | None]:
     sink = emit
     store = SnapshotStore(stack.project.root, stack.profile.name)
     info = store.get(name)  # an unknown name fails before the database is started or touched
     store.verify(info)
-    session = open_session(stack, sink)
+    session = open_session(stack, sink, cancel)
     check_engine(info, session.target.engine)
     safety = take_snapshot(session, reason="before restore", emit=sink) if snapshot else None
+    check(cancel)
     with destroying([session], f"db restore {info.name}", safety):
         restore_snapshot(session, info, emit=sink)
     return info, safety

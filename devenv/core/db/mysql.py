@@ -110,7 +110,14 @@ class MySQLAdapter(Adapter):
                 self.emit(DbOutput(_clip(line)))
 
         result = exec_in(
-            self.stack.api, self.container, argv, env=self.env(), stdin=stdin, stdout=stdout, on_stderr_line=on_line
+            self.stack.api,
+            self.container,
+            argv,
+            env=self.env(),
+            stdin=stdin,
+            stdout=stdout,
+            on_stderr_line=on_line,
+            cancel=self.token,
         )
         if check and result.exit_code != 0:
             raise self.failure(what or argv[0], result.exit_code, client_errors(result.stderr))

@@ -17,6 +17,8 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import docker
 
+    from devenv.core.cancel import CancelToken
+
 CHUNK = 1 << 20
 STDERR_KEEP = 64 * 1024
 
@@ -39,12 +41,20 @@ def exec_in(
     on_stderr_line: Callable[[str], None] | None = None,
     user: str = "",
     workdir: str | None = None,
+    cancel: CancelToken | None = None,
 ) -> ExecResult:
     """Run ``argv`` in ``container``; stream ``stdin`` in and stdout to ``stdout`` (else collect it).
 
-    ``env`` is passed to the exec (never on a command line, never printed).
+    ``env`` is passed to the exec (never on a command line, never printed). ``cancel`` (from any
+    thread) shuts the exec's socket down, which ends the blocked read, and raises ``Cancelled``;
+    the command itself may still run in the container (the caller ends it there, see
+    ``Adapter.cancel``).
     """
     from docker.utils.socket import frames_iter
+
+    from devenv.core.cancel import cancel_hook, check
+
+    check(cancel)
 
     exec_id = api.exec_create(
         container,
@@ -81,21 +91,32 @@ def exec_in(
     collected = bytearray()
     err = bytearray()
     pending = b""
+
+    def hang_up() -> None:
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+
     try:
-        for stream, data in frames_iter(conn, tty=False):
-            if stream == 2:
-                err += data
-                if len(err) > STDERR_KEEP:
-                    del err[: len(err) - STDERR_KEEP]
-                if on_stderr_line is not None:
-                    pending += data
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        on_stderr_line(line.decode(errors="replace"))
-            elif stdout is not None:
-                stdout.write(data)
-            else:
-                collected += data
+        with cancel_hook(cancel, hang_up):
+            try:
+                for stream, data in frames_iter(conn, tty=False):
+                    if stream == 2:
+                        err += data
+                        if len(err) > STDERR_KEEP:
+                            del err[: len(err) - STDERR_KEEP]
+                        if on_stderr_line is not None:
+                            pending += data
+                            *lines, pending = pending.split(b"\n")
+                            for line in lines:
+                                on_stderr_line(line.decode(errors="replace"))
+                    elif stdout is not None:
+                        stdout.write(data)
+                    else:
+                        collected += data
+            except OSError:
+                check(cancel)  # the socket was shut down by the cancel
+                raise
+        check(cancel)  # the read ended because of the cancel
     finally:
         with contextlib.suppress(Exception):
             conn.close()
