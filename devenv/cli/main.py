@@ -46,6 +46,14 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
         "--profile",
         help="profile to use (default: $DEVENV_PROFILE, then default_profile, then dev, then default)",
     )
+    p.add_argument(
+        "--compose-profile",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="enable a Compose service profile (`docker compose --profile NAME`; repeatable; "
+        "default: $COMPOSE_PROFILES)",
+    )
 
 
 def _seconds(text: str) -> float:
