@@ -38,17 +38,23 @@ class Hook:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Hook:
+        """From ``docker compose config --format json``, which prints ``$`` escaped as ``$$``
+        (re-readable): Compose unescapes it when it runs the hook, and so does this."""
         command = data.get("command") or ()
         env = data.get("environment") or {}
         if isinstance(env, list):  # the list form, should Compose ever print it
             env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
         return cls(
-            command=(command,) if isinstance(command, str) else tuple(str(c) for c in command),
-            user=data.get("user") or None,
+            command=(_unescape(command),) if isinstance(command, str) else tuple(_unescape(c) for c in command),
+            user=_unescape(data.get("user")) or None,
             privileged=bool(data.get("privileged")),
-            working_dir=data.get("working_dir") or None,
-            environment=dict(env),
+            working_dir=_unescape(data.get("working_dir")) or None,
+            environment={str(k): None if v is None else _unescape(v) for k, v in env.items()},
         )
+
+
+def _unescape(value: Any) -> str:
+    return "" if value is None else str(value).replace("$$", "$")
 
 
 @dataclass(frozen=True)
