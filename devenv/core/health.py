@@ -7,14 +7,14 @@ state, no Docker and no threads: the callers read the Engine and feed what they 
 - :func:`aggregate`: one status for a service from its containers (the worst container speaks);
 - :class:`Tracked` and :func:`apply_event`: the event reducer. A tracked container's state follows
   the Engine's ``/events`` (start, die, health_status, oom, destroy, pause, unpause); a failure is
-  recorded at the first event that proves it (restart loops at the first ``die``);
+  recorded at the first event that proves it (a restart loop at its third quick ``die``);
 - :func:`container_readiness` and :func:`condition_met`: the verdicts of a wait, and whether a
   ``depends_on`` condition holds.
 
 Verdicts:
 - healthcheck: ready when healthy; ``unhealthy`` fails at once;
-- no healthcheck: ready once running for ``settle`` seconds without dying; any exit or restart
-  before the whole wait ends fails it (plain ``docker compose up --wait`` calls a crash-looping
+- no healthcheck: ready once running for ``settle`` seconds without dying; an exit fails it unless
+  its restart policy retries it (below; plain ``docker compose up --wait`` calls a crash-looping
   service without healthcheck healthy; we do not);
 - a probe (``[probes.<service>]``), when configured, must pass as well (the waiter runs it);
 - exit 0 with restart policy "no"/"on-failure": "completed" (a one-shot such as ``migrate``);
