@@ -48,6 +48,14 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
     """``--profile`` after a command. It is also accepted before the command (``devenv --profile dev
     status``); SUPPRESS keeps that value unless this one is given too, which then wins."""
     p.add_argument("-p", "--profile", default=argparse.SUPPRESS, help=PROFILE_HELP)
+    p.add_argument(
+        "--compose-profile",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="enable a Compose service profile (`docker compose --profile NAME`; repeatable; "
+        "default: $COMPOSE_PROFILES)",
+    )
 
 
 def _json_arg(p: argparse.ArgumentParser, help: str = JSON_HELP) -> None:

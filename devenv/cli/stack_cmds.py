@@ -43,7 +43,8 @@ def load_stack(args: argparse.Namespace, out: Output | None = None, *, running: 
     profile = project.resolve_profile(requested)
     args.ctx_profile = profile.name
     warn_outside_root(out or Output(), project, profile)
-    stack = Stack(project, profile)
+    compose_profiles = tuple(getattr(args, "compose_profile", None) or ())
+    stack = Stack(project, profile, compose_profiles=compose_profiles)
     args.ctx_running = None
     if running == "ignore":
         return stack
@@ -53,7 +54,7 @@ def load_stack(args: argparse.Namespace, out: Output | None = None, *, running: 
     args.ctx_running = found
     explicit = requested is not None or bool(os.environ.get("DEVENV_PROFILE"))
     if found is not None and found.name and found.name != profile.name and not explicit:
-        stack = Stack(project, project.profiles[found.name])
+        stack = Stack(project, project.profiles[found.name], compose_profiles=compose_profiles)
         args.ctx_profile = found.name
         if out is not None:
             out.info(

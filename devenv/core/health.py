@@ -7,19 +7,24 @@ state, no Docker and no threads: the callers read the Engine and feed what they 
 - :func:`aggregate`: one status for a service from its containers (the worst container speaks);
 - :class:`Tracked` and :func:`apply_event`: the event reducer. A tracked container's state follows
   the Engine's ``/events`` (start, die, health_status, oom, destroy, pause, unpause); a failure is
-  recorded at the first event that proves it (restart loops at the first ``die``);
+  recorded at the first event that proves it (a restart loop at its third quick ``die``);
 - :func:`container_readiness` and :func:`condition_met`: the verdicts of a wait, and whether a
   ``depends_on`` condition holds.
 
 Verdicts:
 - healthcheck: ready when healthy; ``unhealthy`` fails at once;
-- no healthcheck: ready once running for ``settle`` seconds without dying; any exit or restart
-  before the whole wait ends fails it (plain ``docker compose up --wait`` calls a crash-looping
+- no healthcheck: ready once running for ``settle`` seconds without dying; an exit fails it unless
+  its restart policy retries it (below; plain ``docker compose up --wait`` calls a crash-looping
   service without healthcheck healthy; we do not);
 - a probe (``[probes.<service>]``), when configured, must pass as well (the waiter runs it);
 - exit 0 with restart policy "no"/"on-failure": "completed" (a one-shot such as ``migrate``);
-- non-zero exit: failed; any exit under "always"/"unless-stopped" (or non-zero under
-  "on-failure"): a restart loop, failed at the first ``die``.
+- non-zero exit under "no": failed;
+- restart policies (:func:`on_die`): under "on-failure:N" a non-zero exit the engine restarts is a
+  retry, not a failure; it fails when the N restarts are used up (or at the deadline). Under
+  "always", "unless-stopped" and "on-failure" without a maximum, a crash loop fails fast:
+  ``LOOP_EXITS`` exits in a row, each after a run shorter than ``QUICK_RUN`` seconds (Docker's own
+  back-off reset); a run that lasts longer starts the count again, so a service that crashed once
+  while a dependency came up and then stays up is ready.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from typing import Any
 from devenv.core.models import ContainerInfo, Health, Readiness, ServiceStatus
 
 RESTARTING_POLICIES = ("always", "unless-stopped")
+LOOP_EXITS = 3  # exits in a row, each after a quick run, that make a crash loop
+QUICK_RUN = 10.0  # seconds; Docker resets its restart back-off after a run this long
 
 
 # ------------------------------------------------------------------------------ status snapshot
@@ -93,6 +100,16 @@ class Tracked:
     failure: str | None = None
     start_requested: bool = False
     oom: bool = False
+    quick_exits: int = 0  # exits in a row after runs shorter than QUICK_RUN (crash-loop rule)
+    retry: str = ""  # the last exit the restart policy retries, while it is being retried
+
+
+def uninspectable(cid: str, attrs: Mapping[str, Any], error: str) -> Tracked:
+    """A container seen in a ``create`` event that could not be inspected: failed, with the reason."""
+    name = str(attrs.get("name") or cid[:12])
+    service = str(attrs.get("com.docker.compose.service") or "")
+    info = ContainerInfo(cid, name, service, 1, state="created", health=Health.NONE, exit_code=None)
+    return Tracked(info=info, needs_start=False, failure=f"its new container {name} could not be inspected: {error}")
 
 
 def event_parts(ev: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]]:
@@ -104,9 +121,59 @@ def event_parts(ev: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]]:
     return action, cid, attrs
 
 
-def loop_reason(info: ContainerInfo, code: int | None) -> str:
+def loop_reason(info: ContainerInfo, code: int | None, exits: int = 0) -> str:
     code_text = f"exited with code {code}" if code is not None else "keeps exiting"
-    return f'restart loop: {code_text} and restart policy "{info.restart_policy}" keeps restarting it'
+    if exits:
+        code_text += f" {exits} times in a row, each run under {QUICK_RUN:g} s,"
+    return f'restart loop: {code_text} and restart policy "{policy_text(info)}" keeps restarting it'
+
+
+def policy_text(info: ContainerInfo) -> str:
+    """The restart policy as Compose writes it: ``always``, ``on-failure:3``..."""
+    if info.restart_policy == "on-failure" and info.max_retries:
+        return f"on-failure:{info.max_retries}"
+    return info.restart_policy
+
+
+def on_die(
+    info: ContainerInfo, code: int | None, ran: float | None, quick_exits: int, *, oom: bool = False
+) -> tuple[str, str, int]:
+    """The restart-policy verdict of one ``die``: ``(failure, retry note, quick exits so far)``.
+
+    ``info`` is the container before the exit (its restart count is the number of policy restarts
+    since it was last started through the API); ``ran``: how long the run that ended lasted
+    (``None``: unknown, counted as quick); ``quick_exits``: the count before this exit; ``oom``: the
+    engine reported an out-of-memory kill. Exactly one
+    of failure and note is non-empty when the exit matters; both are empty for a clean exit that
+    nothing restarts (a completed one-shot).
+    """
+    policy = info.restart_policy
+    killed = " (killed: out of memory)" if oom or (code == 137 and info.oom_killed) else ""
+    restarts = policy in RESTARTING_POLICIES or (policy == "on-failure" and code != 0)
+    if not restarts:
+        return (f"exited with code {code}{killed}" if code != 0 else ""), "", 0
+    if policy == "on-failure" and info.max_retries:
+        # Retries, not a loop: the engine gives up after max_retries restarts.
+        if info.restart_count >= info.max_retries:
+            return (
+                f'exited with code {code}{killed}; restart policy "{policy_text(info)}" gave up after '
+                f"{info.restart_count} restart{'s' if info.restart_count != 1 else ''}",
+                "",
+                quick_exits,
+            )
+        attempt = info.restart_count + 1
+        return (
+            "",
+            f"exited with code {code}{killed}, being retried (restart {attempt} of {info.max_retries})",
+            quick_exits,
+        )
+    quick = ran is None or ran < QUICK_RUN
+    exits = quick_exits + 1 if quick else 1
+    if quick and exits >= LOOP_EXITS:
+        return loop_reason(info, code, exits), "", exits
+    count = f"quick exit {exits} of {LOOP_EXITS} that make a crash loop" if quick else f"after {ran:.0f} s up"
+    note = f'exited with code {code}{killed}, restarted by policy "{policy_text(info)}" ({count})'
+    return "", note, exits
 
 
 def apply_event(t: Tracked, action: str, attrs: Mapping[str, Any], now: float) -> None:
@@ -116,27 +183,27 @@ def apply_event(t: Tracked, action: str, attrs: Mapping[str, Any], now: float) -
     """
     info = t.info
     if action == "start":
+        # A start devenv asked for resets the engine's restart count (and its back-off); any other
+        # start of a stopped container is the restart policy at work.
         restarted = t.started_mono is not None and not t.needs_start and info.state != "running"
         t.info = replace(
             info,
             state="running",
             exit_code=None,
             health=Health.STARTING if info.has_healthcheck else Health.NONE,
-            restart_count=info.restart_count + (1 if restarted else 0),
+            restart_count=info.restart_count + 1 if restarted else 0 if t.needs_start else info.restart_count,
         )
         t.started_mono = now
         t.needs_start = False
-        if restarted and t.failure is None:
-            t.failure = loop_reason(t.info, info.exit_code)
     elif action == "die":
         code = _int(attrs.get("exitCode"))
-        t.info = replace(info, state="exited", exit_code=code)
-        policy = info.restart_policy
-        if policy in RESTARTING_POLICIES or (policy == "on-failure" and code != 0):
-            t.failure = t.failure or loop_reason(t.info, code)
-        elif code != 0:
-            oom = " (killed: out of memory)" if t.oom or (code == 137 and info.oom_killed) else ""
-            t.failure = t.failure or f"exited with code {code}{oom}"
+        ran = now - t.started_mono if t.started_mono is not None else None
+        failure, retry, t.quick_exits = on_die(info, code, ran, t.quick_exits, oom=t.oom)
+        t.retry = retry
+        # Between the exit and the policy's restart the engine says "restarting".
+        t.info = replace(info, state="restarting" if retry else "exited", exit_code=code)
+        if failure:
+            t.failure = t.failure or failure
     elif action.startswith("health_status"):
         status = action.split(":", 1)[1].strip() if ":" in action else ""
         if status in Health._value2member_map_:
@@ -166,23 +233,24 @@ def container_readiness(t: Tracked, now: float, *, settle: float, probed: bool) 
     if t.needs_start:
         return Readiness.PENDING, "", ""
     if info.state == "running":
+        again = f" (after {info.restart_count} restart{'s' if info.restart_count != 1 else ''})" if t.retry else ""
         if info.has_healthcheck:
             if info.health == Health.HEALTHY:
                 return Readiness.READY, "healthy", ""
             if info.health == Health.UNHEALTHY:
                 return Readiness.FAILED, "", "is unhealthy"
-            return Readiness.WAITING, "", "health: starting"
+            return Readiness.WAITING, "", "health: starting" + again
         started = t.started_mono if t.started_mono is not None else now
         # A configured probe is stronger evidence than the settle window: it gates instead.
         if probed or now - started >= settle:
             return Readiness.READY, "running", ""
-        return Readiness.WAITING, "", "running, settling"
+        return Readiness.WAITING, "", "running, settling" + again
     if info.state == "exited":
         if info.exit_code == 0:
             return Readiness.READY, "completed", ""
         return Readiness.FAILED, "", f"exited with code {info.exit_code}"
     if info.state == "restarting":
-        return Readiness.FAILED, "", loop_reason(info, info.exit_code)
+        return Readiness.WAITING, "", t.retry or f"restarting (restarts: {info.restart_count})"
     if info.state in ("dead", "removing"):
         return Readiness.FAILED, "", f"is {info.state}"
     if info.state == "paused":
@@ -200,8 +268,8 @@ def condition_met(containers: Iterable[Tracked], condition: str) -> bool:
             ok = info.health == Health.HEALTHY if info.has_healthcheck else info.state == "running"
         elif condition == "service_completed_successfully":
             ok = info.state == "exited" and info.exit_code == 0
-        else:  # service_started
-            ok = info.state in ("running", "exited")
+        else:  # service_started: started once is enough (Compose does not wait for more)
+            ok = info.state in ("running", "exited", "restarting")
         if not ok:
             return False
     return True

@@ -51,6 +51,7 @@ class ContainerInfo:
     exit_code: int | None
     restart_count: int = 0
     restart_policy: str = "no"
+    max_retries: int = 0  # on-failure:N (0: no maximum)
     has_healthcheck: bool = False
     started_at: float | None = None  # epoch seconds
     ports: tuple[PortBinding, ...] = ()

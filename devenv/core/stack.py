@@ -1,7 +1,8 @@
 """A Compose project under one profile: its files, env files and name, its containers, its verbs.
 
 :class:`Stack` holds the connections (docker-py for the Engine API, a stdlib reader for fast
-reads, a python-on-whales client for Compose verbs), the compose model of the profile and the
+reads), the Compose command line of the profile (every Compose verb is a
+:class:`~devenv.core.compose.runner.ComposeProcess`), the compose model of the profile and the
 reads (container list + inspect, aggregated per service). :func:`up` is the verb that creates,
 starts in dependency order and waits (:class:`devenv.core.waiter.Waiter`). The compose model and
 the Compose runner are in :mod:`devenv.core.compose`.
@@ -9,16 +10,17 @@ the Compose runner are in :mod:`devenv.core.compose`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devenv.core.compose.model import ComposeModel, check_services, declared_services
-from devenv.core.compose.runner import ComposeProcess, compose_error, run_whales, whales_client
+from devenv.core.compose.files import active_profiles, declared_services
+from devenv.core.compose.model import ComposeModel, check_services
+from devenv.core.compose.runner import ComposeProcess, compose_error
 from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, container_from_inspect
-from devenv.core.events import ComposeOutput, Emit, StepStarted
+from devenv.core.events import Emit, StepStarted
 from devenv.core.health import aggregate
 from devenv.core.models import ContainerInfo, ServiceStatus, UpResult
 from devenv.errors import DockerUnavailableError
@@ -36,11 +38,22 @@ AfterReady = Callable[["Stack", UpResult, Emit], UpResult]
 class Stack:
     """One project under one profile."""
 
-    def __init__(self, project: Project, profile: Profile, *, api: docker.APIClient | None = None) -> None:
+    compose_profiles: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        project: Project,
+        profile: Profile,
+        *,
+        api: docker.APIClient | None = None,
+        compose_profiles: Sequence[str] = (),
+    ) -> None:
         self.project = project
         self.profile = profile
         self._api = api
         self._reader: Any = None
+        # Compose's own service profiles (`docker compose --profile`), for every Compose command.
+        self.compose_profiles = tuple(compose_profiles)
 
     @property
     def name(self) -> str:
@@ -67,11 +80,6 @@ class Stack:
             self._reader = RawEngine(path) if path else self.api
         return self._reader
 
-    @cached_property
-    def compose(self) -> Any:
-        """A python-on-whales DockerClient bound to this profile's files, env files and name."""
-        return whales_client(self.profile.compose_files, self.profile.env_files, self.name)
-
     def compose_args(self) -> list[str]:
         """The equivalent plain ``docker compose`` arguments (for messages and benchmarks)."""
         args = ["docker", "compose", "-p", self.name]
@@ -79,16 +87,16 @@ class Stack:
             args += ["-f", str(f)]
         for e in self.profile.env_files:
             args += ["--env-file", str(e)]
+        for p in self.compose_profiles:
+            args += ["--profile", p]
         return args
 
-    # -- compose verbs --------------------------------------------------------------------------
-    def run_compose(self, what: str, fn: Callable[[], Any], *, streamed: bool = False) -> Any:
-        """Run a python-on-whales call, mapping its failures to devenv errors.
+    def active_compose_profiles(self) -> list[str]:
+        """The Compose profiles in force, decided as Compose does (flags, COMPOSE_PROFILES, env files)."""
+        files = self.profile.compose_files
+        return active_profiles(self.compose_profiles, self.profile.env_files, files[0].parent if files else None)
 
-        ``streamed``: the command's output was already emitted line by line, so the error message
-        keeps only its last line instead of repeating all of it.
-        """
-        return run_whales(what, fn, self.map_compose_error, streamed=streamed)
+    # -- compose verbs --------------------------------------------------------------------------
 
     def map_compose_error(self, what: str, command: list[str], stderr: str, *, streamed: bool = False) -> Exception:
         """The devenv error for a failed ``docker compose`` command of this profile."""
@@ -131,23 +139,61 @@ class Stack:
         return ComposeProcess(self, "create", args, merge_output=True)
 
     def down(self, *, volumes: bool, remove_orphans: bool = True, timeout: int | None = None, emit: Emit) -> None:
-        def run() -> None:
-            for _source, raw in self.compose.compose.down(
-                volumes=volumes, remove_orphans=remove_orphans, timeout=timeout, stream_logs=True
-            ):
-                for line in raw.decode(errors="replace").splitlines():
-                    if line.strip():
-                        emit(ComposeOutput(line.rstrip()))
+        """``docker compose down``: Compose stops and removes (its output is emitted line by line)."""
+        args = ["down", *(["--volumes"] if volumes else []), *(["--remove-orphans"] if remove_orphans else [])]
+        args += ["--timeout", str(timeout)] if timeout is not None else []
+        proc = ComposeProcess(self, "down", args, merge_output=True)
+        try:
+            proc.stream(emit)
+        finally:
+            proc.stop()
 
-        self.run_compose("down", run, streamed=True)
+    def rm(self, services: Sequence[str], *, volumes: bool = False) -> None:
+        """``docker compose rm --force --stop``: stop and remove the services' containers."""
+        args = ["rm", "--force", "--stop", *(["--volumes"] if volumes else []), *services]
+        proc = ComposeProcess(self, "rm", args, merge_output=True)
+        try:
+            proc.wait()
+        finally:
+            proc.stop()
+
+    def run_oneoff(self, service: str, argv: Sequence[str]) -> tuple[Iterator[tuple[str, bytes]], Callable[[], int]]:
+        """``docker compose run --rm --no-deps -T``: ``(output chunks, exit status)`` of a one-off container.
+
+        The status is the command's own (Compose passes it through); an unreachable engine raises.
+        """
+        proc = ComposeProcess(self, "run", ["run", "--rm", "--no-deps", "-T", service, *argv], merge_output=False)
+
+        def chunks() -> Iterator[tuple[str, bytes]]:
+            try:
+                yield from proc.chunks()
+            finally:
+                proc.stop()
+
+        def exit_code() -> int:
+            code = proc.returncode
+            if code is None:
+                return -1
+            if code != 0 and "Cannot connect to the Docker daemon" in proc.stderr_text:
+                from devenv.errors import DockerUnavailableError
+
+                raise DockerUnavailableError(f"Cannot reach the Docker engine: {proc.stderr_text.strip()}")
+            return code
+
+        return chunks(), exit_code
 
     # -- reads (docker-py, no CLI) ---------------------------------------------------------------
     def service_names(self) -> list[str]:
-        """Service names from the compose files themselves (YAML), without spawning Compose.
+        """The services Compose would list (``include:``, Compose profiles), from the YAML, without spawning Compose.
 
         A file whose YAML Compose would reject raises :class:`ComposeFileError` (exit 2).
         """
-        return declared_services(self.profile.compose_files, strict=True, root=self.project.root)
+        return declared_services(
+            self.profile.compose_files,
+            strict=True,
+            root=self.project.root,
+            profiles=self.active_compose_profiles(),
+        )
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:
         """Every container of the project (one-off `run` containers excluded), inspected."""

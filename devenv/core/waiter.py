@@ -8,8 +8,11 @@ How a wait works (``Waiter.run``):
    initial state of every container of the target services.
 3. Containers that are not running are started through the Engine API as soon as their
    ``depends_on`` conditions hold (service_started / service_healthy /
-   service_completed_successfully). Compose itself checks those conditions by polling every
-   500 ms; here the next start happens within milliseconds of the event that unblocks it.
+   service_completed_successfully; a ``required: false`` dependency that failed does not block,
+   as in Compose). Compose itself checks those conditions by polling every 500 ms; here the next
+   start happens within milliseconds of the event that unblocks it. A service's ``post_start``
+   hooks run right after its container starts (:mod:`devenv.core.hooks`); until they finish, the
+   container is not started for its dependents, and a failing hook fails the service.
 4. Every state change then comes from the event stream (start, die, health_status, destroy, oom).
    The only timers are the overall deadline, the "settle" window for services without a
    healthcheck, and probe retry intervals; they bound ``queue.get(timeout=...)``, nothing sleeps.
@@ -30,10 +33,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from devenv.core.compose.model import ComposeModel, ServiceSpec
+from devenv.core.compose.model import ComposeModel, Hook, ServiceSpec
 from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, container_from_inspect
 from devenv.core.events import Emit, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
 from devenv.core.health import (
+    LOOP_EXITS,
     Tracked,
     aggregate,
     apply_event,
@@ -42,6 +46,7 @@ from devenv.core.health import (
     describe_condition,
     event_parts,
     loop_reason,
+    uninspectable,
 )
 from devenv.core.models import ContainerInfo, Failure, Health, Readiness, ServiceStatus, UpResult
 from devenv.core.ports import parse_port_conflict
@@ -138,6 +143,8 @@ class Waiter:
         self.last_emitted: dict[str, tuple[Any, ...]] = {}
         self.probe_state: dict[str, ProbeState] = {s: ProbeState() for s in self.probes if s in self.targets}
         self.reported: set[str] = set()
+        self.hooks_running: set[str] = set()  # containers whose post_start hooks have not finished
+        self.hook_output: dict[str, tuple[str, ...]] = {}  # service -> output of its failed hook
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="devenv-start")
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -199,7 +206,10 @@ class Waiter:
             if info.state == "running" and info.started_at:
                 t.started_mono = now_mono - max(0.0, now_wall - info.started_at)
             if info.state == "restarting":
-                t.failure = loop_reason(info, info.exit_code)
+                # Between an exit and its policy's restart: a crash loop when it has been going on.
+                t.quick_exits = 1
+                if info.restart_count >= LOOP_EXITS and not (info.restart_policy == "on-failure" and info.max_retries):
+                    t.failure = loop_reason(info, info.exit_code)
             elif info.state == "running" and info.health == Health.UNHEALTHY:
                 # health_status events fire only on a change: an already-unhealthy container sends none.
                 t.failure = "is unhealthy"
@@ -214,6 +224,13 @@ class Waiter:
             t = self.tracked.get(cid)
             if t and error is not None:
                 t.failure = self._start_failure(t, error)
+        elif kind == "hooked":
+            cid, hook_failure = payload
+            self.hooks_running.discard(cid)
+            t = self.tracked.get(cid)
+            if t and hook_failure is not None:
+                t.failure = t.failure or self.mask(hook_failure.reason())
+                self.hook_output[t.info.service] = hook_failure.output
         elif kind == "probe":
             service, ok, detail = payload
             st = self.probe_state.setdefault(service, ProbeState())
@@ -238,7 +255,11 @@ class Waiter:
             if action == "create" and attrs.get(SERVICE_LABEL) in self.targets:
                 try:
                     info = container_from_inspect(self.api.inspect_container(cid))
-                except Exception:
+                except Exception as exc:
+                    if "No such container" in str(exc):
+                        return  # removed at once: its destroy event follows, nothing to follow
+                    # Not silently untracked: the service fails, naming the container and why.
+                    self.tracked[cid] = uninspectable(cid, attrs, self.mask(str(getattr(exc, "explanation", exc))))
                     return
                 self.tracked[cid] = Tracked(info=info, needs_start=info.state != "running")
             return
@@ -261,6 +282,8 @@ class Waiter:
         return [t for t in self.tracked.values() if t.info.service == service and t.info.state != "removed"]
 
     def _container_ready(self, t: Tracked, now: float) -> tuple[Readiness, str, str]:
+        if t.info.id in self.hooks_running and not t.failure:
+            return Readiness.WAITING, "", "post_start hook running"
         return container_readiness(t, now, settle=self.settle, probed=t.info.service in self.probes)
 
     def _verdict(self, service: str, now: float) -> ServiceVerdict:
@@ -300,6 +323,8 @@ class Waiter:
         for dep in spec.depends_on:
             if dep.service not in self.model.services:
                 continue
+            if not dep.required and any(t.failure for t in self._containers_of(dep.service)):
+                continue  # Compose: an optional dependency that failed is skipped with a warning
             if not self._condition_met(dep.service, dep.condition, now):
                 blocked.append(dep)
         return blocked
@@ -308,6 +333,8 @@ class Waiter:
         containers = self._containers_of(service)
         if not containers:
             return self.model.services.get(service, ServiceSpec(service)).replicas == 0
+        if any(t.info.id in self.hooks_running for t in containers):
+            return False  # Compose calls a container started once its post_start hooks are done
         return condition_met(containers, condition)
 
     def _evaluate(self) -> None:
@@ -327,18 +354,26 @@ class Waiter:
                     self.emit(ServiceReady(service, v.how, elapsed))
 
     def _start_service(self, service: str) -> None:
+        hooks = self.model.services.get(service, ServiceSpec(service)).post_start
         for t in self._containers_of(service):
             if t.needs_start and not t.start_requested:
                 t.start_requested = True
-                self._pool.submit(self._start_container, t.info.id)
+                if hooks:
+                    self.hooks_running.add(t.info.id)
+                self._pool.submit(self._start_container, t.info.id, hooks)
 
-    def _start_container(self, cid: str) -> None:
+    def _start_container(self, cid: str, hooks: tuple[Hook, ...] = ()) -> None:
         try:
             self.api.start(cid)
         except Exception as exc:
             self.queue.put(("started", (cid, exc)))
+            self.queue.put(("hooked", (cid, None)))
             return
         self.queue.put(("started", (cid, None)))
+        if hooks:
+            from devenv.core.hooks import run_hooks
+
+            self.queue.put(("hooked", (cid, run_hooks(self.api, cid, hooks))))
 
     def _run_probe(self, service: str, probe: Probe, info: ContainerInfo) -> None:
         st = self.probe_state.setdefault(service, ProbeState())
@@ -445,6 +480,9 @@ class Waiter:
                 pass
             if self.logs_tail is not None:
                 logs = self.logs_tail(target.info.id, 20)
+        if self.hook_output.get(service):
+            hook = "post_start hook output:\n" + "\n".join(self.hook_output[service])
+            health_output = (health_output + "\n" if health_output else "") + hook
         probe_state = self.probe_state.get(service)
         if probe_state and not probe_state.ok and probe_state.last_error:
             health_output = (health_output + "\n" if health_output else "") + f"probe: {probe_state.last_error}"

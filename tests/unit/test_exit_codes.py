@@ -21,7 +21,7 @@ from devenv.cli import stack_cmds
 from devenv.cli.main import build_parser, main
 from devenv.cli.output import Output
 from devenv.config import MAX_PROJECT_NAME, MAX_SECONDS, load_project
-from devenv.core.compose.model import declared_services
+from devenv.core.compose.files import declared_services
 from devenv.core.db import SnapshotInfo, SnapshotStore
 from devenv.core.stack import Stack
 from devenv.errors import ComposeFileError, ConfigError, ExitCode, FileAccessError, file_access_error

@@ -49,6 +49,7 @@ class FakeContainer:
     health: str | None = None  # State.Health.Status once started (only with a healthcheck)
     health_log: list[str] = field(default_factory=list)
     restart_count: int = 0
+    max_retries: int = 0  # on-failure:N
     started_at: str = "0001-01-01T00:00:00Z"
     ports: dict[str, list[dict[str, str]] | None] = field(default_factory=dict)
     after_start: list[Step] = field(default_factory=list)  # played after every successful start
@@ -112,7 +113,7 @@ class FakeContainer:
             "RestartCount": self.restart_count,
             "Config": config,
             "State": state,
-            "HostConfig": {"RestartPolicy": {"Name": self.restart, "MaximumRetryCount": 0}},
+            "HostConfig": {"RestartPolicy": {"Name": self.restart, "MaximumRetryCount": self.max_retries}},
             "NetworkSettings": {"Ports": dict(self.ports) if running else {}},
         }
 
@@ -606,7 +607,7 @@ def test_exit_zero_without_restart_is_completed(restart: str, recorder: Recorder
 def test_restart_policy_and_die_is_a_restart_loop(
     restart: str, code: int, recorder: Recorder, fakes: list[FakeDocker]
 ) -> None:
-    loop = [Step(0.02, "die", exit_code=code), Step(0.02, "start"), Step(0.02, "die", exit_code=code)]
+    loop = [Step(0.02, "die", exit_code=code), Step(0.02, "start")] * 2 + [Step(0.02, "die", exit_code=code)]
     fake = FakeDocker(FakeContainer("worker", restart=restart, after_start=loop))
     fakes.append(fake)
 
@@ -673,16 +674,47 @@ def test_dies_during_settle_fails(recorder: Recorder, fakes: list[FakeDocker]) -
     assert recorder.ready("web") == []
 
 
-def test_restart_during_settle_fails_even_if_running_again(recorder: Recorder, fakes: list[FakeDocker]) -> None:
+def test_one_restart_during_settle_then_up_is_ready(recorder: Recorder, fakes: list[FakeDocker]) -> None:
+    """Crashed once (say, while a dependency came up), restarted by its policy, then stays up: ready."""
     steps = [Step(0.03, "die", exit_code=1), Step(0.01, "start")]
     fake = FakeDocker(FakeContainer("web", restart="always", after_start=steps))
     fakes.append(fake)
 
     result = run_wait(fake, compose({"web": {"restart": "always"}}), recorder, settle=0.3)
 
+    assert result.outcome == "ready", result.failures
+    notes = [e.note for _, e in recorder.items if isinstance(e, ServiceChanged) and e.status.service == "web"]
+    assert any('exited with code 1, restarted by policy "always" (quick exit 1 of 3' in n for n in notes), notes
+    assert "running, settling (after 1 restart)" in notes, notes
+    assert [r.how for r in recorder.ready("web")] == ["running"]
+
+
+def test_on_failure_retries_then_healthy_is_ready(recorder: Recorder, fakes: list[FakeDocker]) -> None:
+    """on-failure:3, two failed attempts, then it serves: what `docker compose up --wait` accepts."""
+    steps = [Step(0.02, "die", exit_code=1), Step(0.02, "start")] * 2 + [Step(0.05, "health_status: healthy")]
+    api = FakeContainer("api", healthcheck=PG_HEALTHCHECK, restart="on-failure", max_retries=3, after_start=steps)
+    fake = FakeDocker(api)
+    fakes.append(fake)
+    model = compose({"api": {"restart": "on-failure:3", "healthcheck": {"test": PG_HEALTHCHECK}}})
+
+    result = run_wait(fake, model, recorder)
+
+    assert result.outcome == "ready", result.failures
+    notes = [e.note for _, e in recorder.items if isinstance(e, ServiceChanged) and e.status.service == "api"]
+    assert "exited with code 1, being retried (restart 1 of 3)" in notes, notes
+    assert "exited with code 1, being retried (restart 2 of 3)" in notes, notes
+    assert "health: starting (after 2 restarts)" in notes, notes
+
+
+def test_on_failure_fails_when_its_retries_are_used_up(recorder: Recorder, fakes: list[FakeDocker]) -> None:
+    steps = [Step(0.02, "die", exit_code=3), Step(0.02, "start")] * 2 + [Step(0.02, "die", exit_code=3)]
+    fake = FakeDocker(FakeContainer("api", restart="on-failure", max_retries=2, after_start=steps))
+    fakes.append(fake)
+
+    result = run_wait(fake, compose({"api": {"restart": "on-failure:2"}}), recorder)
+
     assert result.outcome == "failed"
-    assert "restart loop" in only_failure(result).reason
-    assert recorder.ready("web") == []
+    assert only_failure(result).reason == 'exited with code 3; restart policy "on-failure:2" gave up after 2 restarts'
 
 
 # ----------------------------------------------------------------------------- start errors

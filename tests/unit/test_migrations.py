@@ -608,46 +608,33 @@ def test_run_mode_uses_compose_run(fake: tuple[FakeStack, UpRecorder]) -> None:
     stack.states = {"db": "missing"}
     calls: list[tuple[Any, ...]] = []
 
-    class Compose:
-        def run(self, service: str, command: list[str], **kwargs: Any) -> Iterator[tuple[str, bytes]]:
-            calls.append((service, command, kwargs))
+    def run_oneoff(service: str, argv: list[str]) -> tuple[Iterator[tuple[str, bytes]], Any]:
+        calls.append((service, list(argv)))
+
+        def chunks() -> Iterator[tuple[str, bytes]]:
             yield "stdout", b"INFO Running upgrade\n"
             yield "stderr", b"partial"
 
-    class Client:
-        compose = Compose()
+        return chunks(), lambda: 0
 
-    stack.compose = Client()  # type: ignore[attr-defined]
+    stack.run_oneoff = run_oneoff  # type: ignore[attr-defined]
     events: list[object] = []
     result = m.migrate_up(stack, events.append)  # type: ignore[arg-type]
     assert recorder.calls == [["db"]]  # only the database: the one-off container needs nothing running
-    assert calls == [
-        (
-            "migrate",
-            ["sh", "-c", "exec 2>&1\nalembic upgrade head"],
-            {"remove": True, "dependencies": False, "tty": False, "stream": True},
-        )
-    ]
+    assert calls == [("migrate", ["sh", "-c", "exec 2>&1\nalembic upgrade head"])]
     assert result.ok and result.mode == "run"
     assert result.output_tail == ("INFO Running upgrade", "partial")
     assert ev.MigrationStarted("alembic upgrade head", "migrate", "run") in events
 
 
 def test_run_mode_failure_is_a_result(fake: tuple[FakeStack, UpRecorder]) -> None:
-    from python_on_whales.exceptions import DockerException
-
     stack, _ = fake
     stack.profile.migrations = MigrationsConfig(service="migrate", tool="alembic", mode="run")
 
-    class Compose:
-        def run(self, service: str, command: list[str], **kwargs: Any) -> Iterator[tuple[str, bytes]]:
-            yield "stdout", b"FAILED: boom\n"
-            raise DockerException(["docker", "compose", "run"], 2, stderr=b"")
+    def run_oneoff(service: str, argv: list[str]) -> tuple[Iterator[tuple[str, bytes]], Any]:
+        return iter([("stdout", b"FAILED: boom\n")]), lambda: 2
 
-    class Client:
-        compose = Compose()
-
-    stack.compose = Client()  # type: ignore[attr-defined]
+    stack.run_oneoff = run_oneoff  # type: ignore[attr-defined]
     result = m.migrate_up(stack)  # type: ignore[arg-type]
     assert result.exit_code == 2
     assert result.output_tail == ("FAILED: boom",)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from devenv.core.compose.model import ComposeModel, Dependency, check_services, declared_services
+from devenv.core.compose.files import declared_services
+from devenv.core.compose.model import ComposeModel, Dependency, Hook, check_services
 from devenv.core.engine import containers as containers_module
 from devenv.core.engine.containers import container_from_inspect
 from devenv.core.engine.containers import epoch_seconds as _epoch
@@ -66,12 +67,13 @@ def test_from_json_depends_on_conditions_and_required(model: ComposeModel) -> No
     assert model.name == "shop"
     assert list(model.services) == ["db", "migrate", "api", "cache", "worker", "mailer"]
     assert model.services["api"].depends_on == (
-        Dependency("db", "service_healthy", True),
+        Dependency("db", "service_healthy", True, restart=True),
         Dependency("migrate", "service_completed_successfully", True),
         Dependency("cache", "service_started", False),
         Dependency("mailer", "service_started", True),  # a null entry means the default condition
     )
     assert model.services["db"].depends_on == ()
+    assert model.restart_dependents("db") == ["api"] and model.restart_dependents("migrate") == []
 
 
 def test_from_json_healthcheck_detection(model: ComposeModel) -> None:
@@ -99,6 +101,7 @@ def test_from_json_replicas_restart_and_other_fields(model: ComposeModel) -> Non
     assert s["db"].ports[0]["target"] == 5432
     assert s["db"].volumes[0]["source"] == "pgdata"
     assert s["api"].has_post_start is True and s["db"].has_post_start is False
+    assert s["api"].post_start == (Hook(("touch", "/tmp/started")),)
 
 
 def test_from_json_deploy_replicas_wins_over_scale() -> None:

@@ -1,6 +1,8 @@
-"""Compose: the model of a project's compose files (``model``) and the one Compose runner (``runner``)."""
+"""Compose: the model of a project's compose files (``model``), their fast direct read (``files``) and the one
+Compose runner (``runner``)."""
 
-from devenv.core.compose.model import ComposeModel, Dependency, ServiceSpec, check_services, declared_services
+from devenv.core.compose.files import active_profiles, declared_services
+from devenv.core.compose.model import ComposeModel, Dependency, Hook, ServiceSpec, check_services
 from devenv.core.compose.runner import ComposeProcess, ComposeTarget, compose_error, pull_failures
 
 __all__ = [
@@ -8,7 +10,9 @@ __all__ = [
     "ComposeProcess",
     "ComposeTarget",
     "Dependency",
+    "Hook",
     "ServiceSpec",
+    "active_profiles",
     "check_services",
     "compose_error",
     "declared_services",

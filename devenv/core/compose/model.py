@@ -3,28 +3,58 @@
 - :class:`ComposeModel` (with :class:`ServiceSpec` and :class:`Dependency`): the subset of
   ``docker compose config --format json`` (interpolated, merged) that devenv reasons about, and
   the dependency closure of a set of services;
-- :func:`declared_services`: the service names straight from the YAML files, without spawning
-  Compose (fast read paths such as ``devenv status``), with Compose's own file errors;
 - :func:`check_services`: unknown service names, with a "did you mean".
 
-No Docker, no subprocess: running Compose is :mod:`devenv.core.compose.runner`'s job.
+No Docker, no subprocess: running Compose is :mod:`devenv.core.compose.runner`'s job; reading the
+files without Compose (``devenv status``) is :mod:`devenv.core.compose.files`'.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from devenv.errors import ComposeFileError, UnknownServiceError
+from devenv.errors import UnknownServiceError
 
 
 @dataclass(frozen=True)
 class Dependency:
     service: str
     condition: str  # service_started | service_healthy | service_completed_successfully
-    required: bool = True
+    required: bool = True  # false: Compose starts the dependent even when this one fails or is absent
+    restart: bool = False  # true: Compose restarts the dependent when it restarts this one (not on up)
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One ``post_start`` / ``pre_stop`` lifecycle hook: a command Compose execs in the container."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: Mapping[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Hook:
+        """From ``docker compose config --format json``, which prints ``$`` escaped as ``$$``
+        (re-readable): Compose unescapes it when it runs the hook, and so does this."""
+        command = data.get("command") or ()
+        env = data.get("environment") or {}
+        if isinstance(env, list):  # the list form, should Compose ever print it
+            env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+        return cls(
+            command=(_unescape(command),) if isinstance(command, str) else tuple(_unescape(c) for c in command),
+            user=_unescape(data.get("user")) or None,
+            privileged=bool(data.get("privileged")),
+            working_dir=_unescape(data.get("working_dir")) or None,
+            environment={str(k): None if v is None else _unescape(v) for k, v in env.items()},
+        )
+
+
+def _unescape(value: Any) -> str:
+    return "" if value is None else str(value).replace("$$", "$")
 
 
 @dataclass(frozen=True)
@@ -39,7 +69,12 @@ class ServiceSpec:
     volumes: tuple[Mapping[str, Any], ...] = ()
     ports: tuple[Mapping[str, Any], ...] = ()
     command: tuple[str, ...] | None = None
-    has_post_start: bool = False
+    post_start: tuple[Hook, ...] = ()
+    pre_stop: tuple[Hook, ...] = ()
+
+    @property
+    def has_post_start(self) -> bool:
+        return bool(self.post_start)
 
 
 @dataclass(frozen=True)
@@ -57,7 +92,14 @@ class ComposeModel:
             deps = []
             for dep, spec in (svc.get("depends_on") or {}).items():
                 spec = spec or {}
-                deps.append(Dependency(dep, spec.get("condition", "service_started"), bool(spec.get("required", True))))
+                deps.append(
+                    Dependency(
+                        dep,
+                        spec.get("condition", "service_started"),
+                        required=bool(spec.get("required", True)),
+                        restart=bool(spec.get("restart", False)),
+                    )
+                )
             hc = svc.get("healthcheck") or {}
             test = hc.get("test") or []
             has_hc = bool(test) and not hc.get("disable") and test[:1] != ["NONE"]
@@ -75,9 +117,15 @@ class ComposeModel:
                 volumes=tuple(svc.get("volumes") or ()),
                 ports=tuple(svc.get("ports") or ()),
                 command=tuple(command) if isinstance(command, list) else None,
-                has_post_start=bool(svc.get("post_start")),
+                post_start=tuple(Hook.from_json(h) for h in svc.get("post_start") or ()),
+                pre_stop=tuple(Hook.from_json(h) for h in svc.get("pre_stop") or ()),
             )
         return cls(name=str(data.get("name") or ""), services=services, raw=data)
+
+    def restart_dependents(self, service: str) -> list[str]:
+        """Services that declare ``depends_on: {service: {restart: true}}``: Compose restarts them
+        after it restarts ``service`` (``docker compose restart``); ``up`` is not concerned."""
+        return [s.name for s in self.services.values() if any(d.service == service and d.restart for d in s.depends_on)]
 
     def closure(self, requested: Iterable[str]) -> list[str]:
         """The requested services plus everything they depend on, in dependency order."""
@@ -108,135 +156,3 @@ def check_services(requested: Iterable[str], known: Iterable[str]) -> None:
             raise UnknownServiceError(
                 f'Unknown service "{name}".{hint} Services in this profile: {", ".join(sorted(known))}.'
             )
-
-
-def declared_services(files: Iterable[Path], *, strict: bool = False, root: Path | None = None) -> list[str]:
-    """Union of ``services:`` keys across compose files, in first-seen order.
-
-    Services limited to Compose profiles (``profiles: [...]``) are left out unless COMPOSE_PROFILES
-    enables one of them, as ``docker compose up`` does.
-
-    Lenient by default: a file that cannot be read or parsed is skipped. With ``strict``, a file
-    Compose would reject for its YAML alone (syntax, encoding, a top level or ``services:`` that is
-    not a mapping) raises :class:`ComposeFileError` naming the file (relative to ``root``) and the
-    line; an unreadable file raises its :class:`OSError`.
-    """
-    import os
-
-    active = {p.strip() for p in os.environ.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
-    everything = "*" in active  # Compose: "*" enables every profile
-    names: list[str] = []
-    gated: dict[str, bool] = {}
-    files = list(files)
-    empty = 0
-    for f in files:
-        try:
-            data = _load_compose_yaml(Path(f), root)
-        except OSError:
-            if strict:
-                raise
-            continue
-        except ComposeFileError:
-            if strict:
-                raise
-            continue
-        if data is None:  # an empty file: fine as an overlay, not as the only one
-            empty += 1
-            continue
-        if not isinstance(data, dict):
-            if strict:
-                raise _compose_yaml_error(Path(f), root, "the top level must be a mapping (services:, volumes:, ...)")
-            continue
-        services = data.get("services")
-        if services is None:
-            continue
-        if not isinstance(services, dict):
-            if strict:
-                raise _compose_yaml_error(Path(f), root, "services must be a mapping of service names")
-            continue
-        for name, spec in services.items():
-            name = str(name)
-            if name not in names:
-                names.append(name)
-            if isinstance(spec, dict) and "profiles" in spec:
-                profiles = spec.get("profiles") or []
-                gated[name] = bool(profiles) and not everything and not (set(map(str, profiles)) & active)
-    if strict and files and empty == len(files):
-        raise _compose_yaml_error(Path(files[0]), root, "the file is empty (Compose needs at least services:)")
-    return [n for n in names if not gated.get(n, False)]
-
-
-def _shown_path(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return path.relative_to(root).as_posix()
-        except ValueError:
-            pass
-    return str(path)
-
-
-def _compose_yaml_error(path: Path, root: Path | None, problem: str, line: int | None = None) -> ComposeFileError:
-    where = f"{_shown_path(path, root)}:{line}" if line else _shown_path(path, root)
-    return ComposeFileError(
-        f"invalid compose file {where}: {problem}",
-        path=str(path),
-        line=line,
-        hint=f"Fix the file; `docker compose -f {path} config` shows what Compose makes of it.",
-    )
-
-
-def _load_compose_yaml(path: Path, root: Path | None) -> Any:
-    """The YAML document of a compose file (``None`` when empty); Compose's tags load as plain values."""
-    import yaml
-
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise _compose_yaml_error(path, root, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line) from None
-    try:
-        return yaml.load(text, Loader=_compose_loader())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        if mark is None:
-            raise _compose_yaml_error(path, root, f"invalid YAML: {exc.problem or exc}") from None
-        lines = text.splitlines()
-        problem = f"invalid YAML: {exc.problem or exc.context} (column {mark.column + 1})"
-        shown = [mark.line]
-        context = exc.context_mark
-        if exc.problem and exc.context and context is not None and context.line != mark.line:
-            problem += f", {exc.context} on line {context.line + 1}"
-            shown.insert(0, context.line)
-        for index in shown:
-            source = lines[index] if 0 <= index < len(lines) else ""
-            problem += f"\n    {index + 1} | {source[:160]}{'...' if len(source) > 160 else ''}"
-        raise _compose_yaml_error(path, root, problem, mark.line + 1) from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise _compose_yaml_error(path, root, f"invalid YAML: {exc}") from None
-
-
-_COMPOSE_LOADER: Any = None
-
-
-def _compose_loader() -> Any:
-    """A safe YAML loader (libyaml's when available) that reads Compose's ``!reset``/``!override``."""
-    global _COMPOSE_LOADER
-    if _COMPOSE_LOADER is None:
-        import yaml
-
-        base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-        class ComposeLoader(base):  # type: ignore[misc]
-            pass
-
-        def untagged(loader: Any, _suffix: str, node: Any) -> Any:
-            if isinstance(node, yaml.MappingNode):
-                return loader.construct_mapping(node)
-            if isinstance(node, yaml.SequenceNode):
-                return loader.construct_sequence(node)
-            return loader.construct_scalar(node)
-
-        ComposeLoader.add_multi_constructor("!", untagged)
-        _COMPOSE_LOADER = ComposeLoader
-    return _COMPOSE_LOADER

@@ -1,11 +1,11 @@
 """Running Compose: the ``docker compose`` child processes of a stack and their errors.
 
-- :class:`ComposeProcess`: one ``docker compose`` command started at once as a child process
-  (``config``, ``up --no-start``: the verbs on the path of every ``up``);
-- :func:`whales_client` and :func:`run_whales`: the python-on-whales ``DockerClient`` of a profile
-  and the wrapper of its calls (``down``, ``rm``, ``run``);
+- :class:`ComposeProcess`: one ``docker compose`` command started at once as a child process. It
+  is the one way devenv runs Compose: ``config`` and ``up --no-start`` (side by side on the path
+  of every ``up``), ``down``, ``rm``, ``run``. (python-on-whales did ``down``/``rm``/``run`` until
+  ``bench/bench_runner.py`` measured it: it costs a large import and spawns the same CLI.)
 - :func:`compose_error`: Compose's failures (missing Compose v2, unreachable engine, rejected
-  files, failed pulls, anything else) mapped to devenv errors, whichever way Compose ran.
+  files, failed pulls, anything else) mapped to devenv errors.
 
 Nothing here knows a :class:`~devenv.core.stack.Stack`: a process gets a :class:`ComposeTarget`
 (the stack is one).
@@ -14,8 +14,7 @@ Nothing here knows a :class:`~devenv.core.stack.Stack`: a process gets a :class:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from devenv.core.compose.model import ComposeModel
@@ -130,43 +129,14 @@ def pull_error(
     )
 
 
-def whales_client(compose_files: Sequence[Path], env_files: Sequence[Path], project_name: str) -> Any:
-    """A python-on-whales DockerClient bound to one profile's files, env files and project name."""
-    from python_on_whales import DockerClient
-
-    return DockerClient(
-        compose_files=list(compose_files),
-        compose_env_files=list(env_files),
-        compose_project_name=project_name,
-    )
-
-
-def run_whales(what: str, fn: Callable[[], Any], map_error: Callable[..., Exception], *, streamed: bool = False) -> Any:
-    """Run a python-on-whales call, mapping its failures to devenv errors with ``map_error``.
-
-    ``streamed``: the command's output was already emitted line by line, so the error message
-    keeps only its last line instead of repeating all of it.
-    """
-    from python_on_whales.exceptions import DockerException
-
-    try:
-        return fn()
-    except DockerException as exc:
-        if getattr(exc, "return_code", None) in (130, -2, 143, -15):
-            # Compose got the terminal's Ctrl-C (same process group): the user interrupted.
-            raise KeyboardInterrupt from None
-        raise map_error(what, exc.docker_command, exc.stderr or exc.stdout or "", streamed=streamed) from None
-    except FileNotFoundError as exc:
-        raise cli_not_found(what, exc) from None
-
-
 class ComposeProcess:
     """One ``docker compose`` command of a stack, started at once as a child process.
 
-    The compose verbs on the path of every ``up`` (``config``, ``up --no-start``) run this way so
-    that they overlap with each other and with the Engine client's import; python-on-whales (whose
-    own import costs about 0.25 s) runs the other verbs (``down``, ``rm``, ``run``). The command line
-    is the plain one ``compose_args()`` shows, and failures map to the same errors.
+    Started at once, so that the verbs on the path of every ``up`` (``config``, ``up --no-start``)
+    overlap with each other and with the Engine client's import. The command line is the plain one
+    ``compose_args()`` shows (profile files, env files, project name, Compose profiles), and
+    failures map to devenv errors through the stack's ``map_compose_error``. A Compose that ends on
+    the terminal's Ctrl-C (or SIGTERM) raises :class:`KeyboardInterrupt`.
     """
 
     def __init__(self, stack: ComposeTarget, what: str, args: list[str], *, merge_output: bool) -> None:
@@ -175,6 +145,7 @@ class ComposeProcess:
         self.stack = stack
         self.what = what
         self.argv = [*stack.compose_args(), *args]
+        self.stderr_lines: list[str] = []
         try:
             self.proc = subprocess.Popen(
                 self.argv,
@@ -213,8 +184,61 @@ class ComposeProcess:
             if line.strip():
                 lines.append(line)
                 emit(ComposeOutput(line))
-        if self.proc.wait() != 0:
+        if self._interrupted(self.proc.wait()):
+            raise KeyboardInterrupt
+        if self.proc.returncode != 0:
             raise self.stack.map_compose_error(self.what, self.argv, "\n".join(lines), streamed=True)
+
+    def wait(self) -> str:
+        """Wait for the command without showing its output; a failure raises with all of it."""
+        out, err = self.proc.communicate()
+        if self._interrupted(self.proc.returncode):
+            raise KeyboardInterrupt
+        if self.proc.returncode != 0:
+            raise self.stack.map_compose_error(self.what, self.argv, (err or "") + (out or ""))
+        return out or ""
+
+    def chunks(self) -> Iterator[tuple[str, bytes]]:
+        """The output as ``("stdout" | "stderr", line)`` in arrival order, until the command ends.
+
+        For commands whose exit status is the caller's business (``run``: the command's own): it
+        raises nothing; ``returncode`` and ``stderr_text`` tell the rest.
+        """
+        import queue
+        import threading
+
+        lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+
+        def pump(name: str, pipe: Any) -> None:
+            for line in pipe:
+                lines.put((name, line))
+            lines.put((name, None))
+
+        pipes = [(n, p) for n, p in (("stdout", self.proc.stdout), ("stderr", self.proc.stderr)) if p is not None]
+        for name, pipe in pipes:
+            threading.Thread(target=pump, args=(name, pipe), name=f"devenv-compose-{name}", daemon=True).start()
+        open_pipes = len(pipes)
+        while open_pipes:
+            name, line = lines.get()
+            if line is None:
+                open_pipes -= 1
+                continue
+            if name == "stderr":
+                self.stderr_lines.append(line)
+            yield name, line.encode("utf-8", errors="replace")
+        self.proc.wait()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    @property
+    def stderr_text(self) -> str:
+        return "".join(self.stderr_lines)
+
+    @staticmethod
+    def _interrupted(code: int) -> bool:
+        return code in (130, -2, 143, -15)
 
     def stop(self) -> None:
         """End the command if it still runs (an earlier step failed) and reap it."""

@@ -330,7 +330,7 @@ def _recreate_volumes(session: Session, emit: Emit) -> Session:
     stack, service = session.stack, session.target.service
     volumes = db_volumes(stack, service)
     emit(DbStep("remove", f"removing {service} and its volumes: {', '.join(volumes) or '(anonymous only)'}"))
-    stack.run_compose("rm", lambda: stack.compose.compose.rm([service], stop=True, volumes=True))
+    stack.rm([service], volumes=True)
     for volume in volumes:
         try:
             stack.api.remove_volume(volume)

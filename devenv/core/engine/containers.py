@@ -73,6 +73,7 @@ def container_from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
         exit_code=int(exit_code) if status in ("exited", "dead") and exit_code is not None else None,
         restart_count=int(data.get("RestartCount") or 0),
         restart_policy=str(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"),
+        max_retries=int(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("MaximumRetryCount") or 0),
         has_healthcheck=has_hc,
         started_at=epoch_seconds(state.get("StartedAt")) if status in ("running", "restarting", "paused") else None,
         ports=_ports_from_inspect(data.get("NetworkSettings")),

@@ -12,7 +12,7 @@ non-zero exit code is a result, not an exception. :func:`run_on_up` is the ``aft
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,6 @@ from devenv.core.models import Failure, Health, UpResult
 from devenv.core.secrets import Masker
 from devenv.errors import (
     ConfigError,
-    DockerUnavailableError,
     ServiceFailedError,
     UsageError,
     WaitInterrupted,
@@ -234,33 +233,8 @@ def _exec_stream(stack: Stack, service: str, command: str, shown: str) -> _Strea
 
 
 def _run_stream(stack: Stack, service: str, command: str) -> _Stream:
-    state = {"code": 0}
-
-    def chunks() -> Iterator[tuple[str, bytes]]:
-        from python_on_whales.exceptions import DockerException
-
-        try:
-            stream: Iterable[tuple[str, bytes]] = stack.compose.compose.run(
-                service,
-                shell_argv(command),
-                remove=True,
-                dependencies=False,
-                tty=False,
-                stream=True,
-            )
-            yield from stream
-        except DockerException as exc:
-            text = exc.stderr or ""
-            if "Cannot connect to the Docker daemon" in text:
-                raise DockerUnavailableError(f"Cannot reach the Docker engine: {text.strip()}") from None
-            state["code"] = int(exc.return_code) or 1
-        except FileNotFoundError as exc:
-            raise DockerUnavailableError(
-                f'The docker CLI was not found ({exc}); devenv runs `docker compose run` for mode = "run".',
-                hint="Install the Docker CLI and the Compose v2 plugin.",
-            ) from None
-
-    return chunks(), lambda: state["code"]
+    """Run ``command`` in a one-off container (``docker compose run --rm --no-deps -T``)."""
+    return stack.run_oneoff(service, shell_argv(command))
 
 
 def _run_command(
