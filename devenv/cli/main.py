@@ -116,7 +116,18 @@ def build_parser() -> Parser:
     up.add_argument("services", nargs="*", metavar="SERVICE", help="only these services (and their dependencies)")
     up.add_argument("--build", action="store_true", help="build images before starting")
     up.add_argument(
+        "--force-recreate",
+        action="store_true",
+        help="recreate containers even if their config and image have not changed",
+    )
+    up.add_argument(
+        "--no-deps",
+        action="store_true",
+        help="with SERVICE: do not create, start or wait for their dependencies",
+    )
+    up.add_argument(
         "--timeout",
+        "--wait-timeout",
         type=_seconds,
         default=None,
         metavar="SECONDS",
@@ -161,8 +172,9 @@ def build_parser() -> Parser:
     _json_arg(config, "print the merged config as JSON instead of YAML")
     config.add_argument("--show-secrets", action="store_true", help="do not mask secret values")
 
-    from devenv.cli import db_cmds
+    from devenv.cli import action_cmds, db_cmds
 
+    action_cmds.add_parsers(sub, _profile_arg, seconds=_seconds, stop_seconds=_stop_seconds)
     db_cmds.add_parsers(sub, _profile_arg, _json_arg)
 
     # --- migrate (devenv/cli/migrate_cmds.py) ---
@@ -174,10 +186,11 @@ def build_parser() -> Parser:
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace, Output], int]]:
-    from devenv.cli import config_cmds, db_cmds, migrate_cmds, stack_cmds
+    from devenv.cli import action_cmds, config_cmds, db_cmds, migrate_cmds, stack_cmds
 
     return {
         "up": stack_cmds.cmd_up,
+        **action_cmds.HANDLERS,
         "status": stack_cmds.cmd_status,
         "logs": stack_cmds.cmd_logs,
         "down": stack_cmds.cmd_down,

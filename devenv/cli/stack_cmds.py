@@ -215,35 +215,39 @@ def cmd_up(args: argparse.Namespace, out: Output) -> int:
             build=args.build,
             timeout=args.timeout,
             emit=renderer,
-            force_recreate=switching,
+            force_recreate=switching or args.force_recreate,
             after_ready=run_on_up,
+            no_deps=args.no_deps,
         )
     finally:
         renderer.close()
     report_up(out, stack, result)
     if args.json:
-        failures = {f.service: f for f in result.failures}
-        services = []
-        for s in result.services:
-            item = s.to_json()
-            if s.service in failures:
-                item["failure"] = failures[s.service].to_json()
-            services.append(item)
-        error = None
-        if not result.ok:
-            error = {"kind": result.outcome, "message": summary(result)}
-        out.json(
-            {
-                "project": result.project,
-                "profile": result.profile,
-                "ok": result.ok,
-                "outcome": result.outcome,
-                "elapsed": round(result.elapsed, 3),
-                "services": services,
-                "error": error,
-            }
-        )
+        out.json(up_document(result))
     return int(OUTCOME_EXIT[result.outcome])
+
+
+def up_document(result: UpResult) -> dict[str, Any]:
+    """The ``--json`` document of ``up`` (and of the health-gated actions: start, restart...)."""
+    failures = {f.service: f for f in result.failures}
+    services = []
+    for s in result.services:
+        item = s.to_json()
+        if s.service in failures:
+            item["failure"] = failures[s.service].to_json()
+        services.append(item)
+    error = None
+    if not result.ok:
+        error = {"kind": result.outcome, "message": summary(result)}
+    return {
+        "project": result.project,
+        "profile": result.profile,
+        "ok": result.ok,
+        "outcome": result.outcome,
+        "elapsed": round(result.elapsed, 3),
+        "services": services,
+        "error": error,
+    }
 
 
 def summary(result: UpResult) -> str:

@@ -17,6 +17,8 @@ core's sake (the TUI still has to hop to its event loop with ``post_message``).
   :class:`StepStarted`, :class:`ComposeOutput`;
 - the readiness wait (:class:`devenv.core.waiter.Waiter`, inside ``up``): :class:`ServiceChanged`,
   :class:`ServiceReady`, :class:`ServiceFailed`, :class:`WaitFinished`;
+- per-service actions (:mod:`devenv.core.actions`: start, stop, restart, recreate, rebuild):
+  :class:`ActionStarted`, :class:`ServiceStopped`, plus the stack and wait events of ``up``;
 - migrations and seed (:mod:`devenv.core.migrations`): :class:`MigrationWaiting`,
   :class:`MigrationStarted`, :class:`MigrationOutput`, :class:`MigrationFinished`, plus the stack
   and wait events of the ``up`` they may run first;
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from devenv.core.db.snapshot_files import SnapshotInfo
 
 __all__ = [
+    "ActionStarted",
     "ComposeOutput",
     "ContainerStats",
     "DbNotice",
@@ -63,6 +66,7 @@ __all__ = [
     "ServiceChanged",
     "ServiceFailed",
     "ServiceReady",
+    "ServiceStopped",
     "SnapshotWritten",
     "StatusChanged",
     "StepStarted",
@@ -94,6 +98,26 @@ class ComposeOutput(Event):
     """A line printed by a ``docker compose`` command devenv runs (build output, pulls...)."""
 
     line: str
+
+
+# ---------------------------------------------------------------------------- per-service actions
+@dataclass(frozen=True)
+class ActionStarted(Event):
+    """A per-service action began: "start", "stop", "restart", "recreate" or "rebuild".
+
+    ``services``: the services it acts on (empty: every service of the profile).
+    """
+
+    action: str
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServiceStopped(Event):
+    """Every container of a service stopped (``stop``, and the stop half of ``restart``)."""
+
+    status: ServiceStatus
+    elapsed: float
 
 
 # ------------------------------------------------------------------------------- readiness wait

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from devenv.config import Profile, Project
     from devenv.core.cancel import CancelToken
+    from devenv.core.waiter import Waiter
 
 # What runs once every target service of an ``up`` is ready; returns the final result.
 AfterReady = Callable[["Stack", UpResult, Emit], UpResult]
@@ -128,13 +129,24 @@ class Stack:
     def model(self) -> ComposeModel:
         return ComposeModel.from_json(self.config_json())
 
-    def start_create(self, services: list[str] | None, *, build: bool, force_recreate: bool = False) -> ComposeProcess:
+    def start_create(
+        self,
+        services: list[str] | None,
+        *,
+        build: bool,
+        force_recreate: bool = False,
+        no_deps: bool = False,
+        stop_timeout: int | None = None,
+    ) -> ComposeProcess:
         """Start ``docker compose up --no-start``: networks, volumes, (re)created containers; no start.
 
         ``force_recreate``: recreate every container, so that all of them carry this profile's files
-        in their labels (a profile switch; see ``devenv.core.running``).
+        in their labels (a profile switch; see ``devenv.core.running``) or pick up changed config.
+        ``no_deps``: only ``services``, not their dependencies. ``stop_timeout``: Compose's ``-t``,
+        the seconds a container being replaced gets to stop before it is killed.
         """
         flags = [*(["--build"] if build else []), *(["--force-recreate"] if force_recreate else [])]
+        flags += [*(["--no-deps"] if no_deps else []), *(["-t", str(stop_timeout)] if stop_timeout is not None else [])]
         args = ["up", "--detach", "--no-start", "--no-color", *flags, *(services or [])]
         return ComposeProcess(self, "create", args, merge_output=True)
 
@@ -231,6 +243,37 @@ class Stack:
                 names.append(extra)
         return [aggregate(name, by_service.get(name, [])) for name in names]
 
+    def waiter(
+        self,
+        model: ComposeModel,
+        targets: list[str],
+        emit: Emit,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> Waiter:
+        """The readiness wait of ``targets`` under this profile's rules (settle, probes, timeout).
+
+        ``timeout``: seconds; ``None``: the profile's ``[readiness] timeout``. Shared by :func:`up`
+        and the per-service actions (:mod:`devenv.core.actions`), so their verdicts and diagnostics
+        are the same.
+        """
+        from devenv.core.waiter import Waiter
+
+        return Waiter(
+            api=self.api,
+            project=self.name,
+            profile=self.profile.name,
+            model=model,
+            targets=targets,
+            emit=emit,
+            timeout=self.profile.readiness.timeout if timeout is None else timeout,
+            settle=self.profile.readiness.settle,
+            probes=dict(self.profile.probes),
+            logs_tail=self.logs_tail,
+            cancel=cancel,
+        )
+
     def logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
         try:
             raw = self.api.logs(container_id, stdout=True, stderr=True, tail=lines)
@@ -250,6 +293,8 @@ def up(
     force_recreate: bool = False,
     after_ready: AfterReady | None = None,
     cancel: CancelToken | None = None,
+    no_deps: bool = False,
+    stop_timeout: int | None = None,
 ) -> UpResult:
     """Create, start in dependency order and wait until every target service is ready.
 
@@ -262,6 +307,9 @@ def up(
 
     ``cancel`` (from any thread) ends the wait like Ctrl-C: outcome "interrupted", containers left as
     they are; during the create step it stops ``docker compose`` and raises ``Cancelled``.
+    ``no_deps`` (with ``services``): Compose's ``--no-deps``, only those services are created,
+    started and waited for; a dependency outside them is neither started nor waited for.
+    ``force_recreate`` and ``stop_timeout``: Compose's ``--force-recreate`` and ``-t``.
     """
     import time as _time
 
@@ -277,15 +325,22 @@ def up(
     sink(StepStarted("config", stack.profile.name))
     config = None if "model" in stack.__dict__ else stack.start_config()
     sink(StepStarted("create", "building and creating" if build else "creating"))
-    create = stack.start_create(requested, build=build, force_recreate=force_recreate)
+    no_deps = no_deps and bool(requested)
+    create = stack.start_create(
+        requested, build=build, force_recreate=force_recreate, no_deps=no_deps, stop_timeout=stop_timeout
+    )
     try:
-        from devenv.core.waiter import EventStream, Waiter  # imports docker-py: overlapped with both
+        from devenv.core.waiter import EventStream  # imports docker-py: overlapped with both
 
         if config is not None:
             stack.__dict__["model"] = ComposeModel.from_json(config.json())
         model = stack.model
         check_services(requested, model.services)
         targets = model.closure(requested or list(model.services))
+        if no_deps:  # the named services only, in dependency order among themselves
+            targets = [s for s in targets if s in requested]
+        if no_deps:
+            model = model.isolated(targets)
         stream = EventStream(stack.api, stack.name)
     except BaseException:
         for proc in (config, create):
@@ -302,20 +357,7 @@ def up(
 
         record_up(stack)
         sink(StepStarted("wait", ", ".join(targets)))
-        waiter = Waiter(
-            api=stack.api,
-            project=stack.name,
-            profile=stack.profile.name,
-            model=model,
-            targets=targets,
-            emit=sink,
-            timeout=stack.profile.readiness.timeout if timeout is None else timeout,
-            settle=stack.profile.readiness.settle,
-            probes=dict(stack.profile.probes),
-            logs_tail=stack.logs_tail,
-            cancel=cancel,
-        )
-        result = waiter.run(stream, t0)
+        result = stack.waiter(model, targets, sink, timeout, cancel=cancel).run(stream, t0)
     finally:
         create.stop()
         stream.close()

@@ -12,7 +12,7 @@ files without Compose (``devenv status``) is :mod:`devenv.core.compose.files`'.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devenv.errors import UnknownServiceError
@@ -143,6 +143,20 @@ class ComposeModel:
         for name in requested:
             visit(name)
         return order
+
+    def isolated(self, services: Iterable[str]) -> ComposeModel:
+        """This model with the ``depends_on`` of ``services`` cut to the dependencies among them.
+
+        What Compose's ``--no-deps`` does: the named services start in their own order, and a
+        dependency outside them is neither started nor waited for.
+        """
+        keep = set(services)
+        changed = {
+            name: replace(spec, depends_on=tuple(d for d in spec.depends_on if d.service in keep))
+            for name, spec in self.services.items()
+            if name in keep
+        }
+        return replace(self, services={**self.services, **changed})
 
 
 def check_services(requested: Iterable[str], known: Iterable[str]) -> None:

@@ -1,0 +1,267 @@
+"""Per-service actions on the real engine: start, stop, restart, recreate, rebuild, `up SERVICE --build`.
+
+Fixture: tests/integration/stacks/actions (db healthy ~3 s after each start; api depends on db;
+follower depends on db with `restart: true`; flaky fails at every start after its first; stubborn
+ignores SIGTERM; extra is independent). Where Compose has the verb, the same selection of
+containers is checked against plain `docker compose`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from devenv_testlib import check_status_document, container_env, docker, docker_time, health_status
+
+EVERYTHING = {"db", "api", "follower", "flaky", "stubborn", "extra"}
+
+
+def snapshot(st: Any) -> dict[str, tuple[str, str]]:
+    """service -> (container id, StartedAt)."""
+    return {s: (d["Id"], d["State"]["StartedAt"]) for s, d in st.inspect_all().items()}
+
+
+def passing_checks(doc: dict[str, Any]) -> list[float]:
+    """Start times of the passing healthchecks since the container's last start (the log spans restarts)."""
+    started = docker_time(doc["State"]["StartedAt"])
+    times = [docker_time(h["Start"]) for h in doc["State"]["Health"]["Log"] if h["ExitCode"] == 0]
+    return sorted(t for t in times if t >= started)
+
+
+def up_all(st: Any) -> dict[str, tuple[str, str]]:
+    res = st.devenv("up", "--timeout", "120")
+    assert res.returncode == 0, res.dump()
+    return snapshot(st)
+
+
+def assert_untouched(before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str]], services: set[str]) -> None:
+    for s in services:
+        assert after[s] == before[s], f"{s} was touched: {before[s]} -> {after[s]}"
+
+
+def test_stop_start_restart_one_service_leaves_the_others_alone(stack):
+    st = stack("actions")
+    before = up_all(st)
+    others = EVERYTHING - {"api"}
+
+    res = st.devenv("stop", "api")
+    assert res.returncode == 0, res.dump()
+    docs = st.inspect_all()
+    assert docs["api"]["State"]["Status"] == "exited", res.dump()
+    assert all(docs[s]["State"]["Status"] == "running" for s in others - {"flaky"}), res.dump()
+    assert_untouched(before, snapshot(st), others)
+
+    res = st.devenv("start", "api", "--json")
+    assert res.returncode == 0, res.dump()
+    doc = res.json()
+    assert doc["action"] == "start" and doc["outcome"] == "ready", res.dump()
+    api = st.inspect("api")
+    assert api["State"]["Status"] == "running" and health_status(api) == "healthy", res.dump()
+    assert api["Id"] == before["api"][0]  # the same container, started again
+    assert_untouched(before, snapshot(st), others)
+
+    started = st.inspect("api")["State"]["StartedAt"]
+    res = st.devenv("restart", "api")
+    assert res.returncode == 0, res.dump()
+    api = st.inspect("api")
+    assert api["Id"] == before["api"][0]
+    assert docker_time(api["State"]["StartedAt"]) > docker_time(started), res.dump()
+    assert health_status(api) == "healthy", res.dump()
+    assert_untouched(before, snapshot(st), others)
+
+
+def test_start_starts_stopped_dependencies_like_compose_start(stack):
+    st = stack("actions")
+    before = up_all(st)
+    assert st.devenv("stop", "db", "api").returncode == 0
+    assert {s: d["State"]["Status"] for s, d in st.inspect_all().items() if s in ("db", "api")} == {
+        "db": "exited",
+        "api": "exited",
+    }
+    # follower depends on db but is not stopped with it (Compose's stop does not follow dependents).
+    assert st.inspect("follower")["State"]["Status"] == "running"
+
+    res = st.devenv("start", "api")
+    assert res.returncode == 0, res.dump()
+    docs = st.inspect_all()
+    assert health_status(docs["db"]) == "healthy" and health_status(docs["api"]) == "healthy", res.dump()
+    # api started only once db was healthy (depends_on: service_healthy).
+    assert docker_time(docs["api"]["State"]["StartedAt"]) >= passing_checks(docs["db"])[0], res.dump()
+    assert_untouched(before, snapshot(st), {"follower", "flaky", "stubborn", "extra"})
+
+    # Plain Compose does the same: `docker compose start api` starts the stopped db too.
+    assert st.devenv("stop", "db", "api").returncode == 0
+    st.compose("start", "api")
+    assert st.inspect("db")["State"]["Status"] == "running"
+
+
+def test_restart_returns_only_once_the_healthcheck_passed(stack):
+    st = stack("actions")
+    before = up_all(st)
+    res = st.devenv("restart", "db", "--json")
+    assert res.returncode == 0, res.dump()
+    db = st.inspect("db")  # at once: devenv must not have returned before db was healthy
+    assert health_status(db) == "healthy", res.dump()
+    # db's healthcheck can pass only 3 s after it started.
+    assert res.duration >= 3.0, res.dump()
+    assert passing_checks(db)[0] - docker_time(db["State"]["StartedAt"]) >= 2.5, db["State"]
+    services = check_status_document(res.json(), project=st.name)
+    assert services["db"]["health"] == "healthy" and services["db"]["ready"] is True, res.dump()
+
+    # As with Compose: follower (depends_on db, restart: true) was restarted, api (no restart:
+    # true) was not, nor anything else.
+    after = snapshot(st)
+    assert set(services) == {"db", "follower"}, res.dump()
+    assert after["follower"][1] != before["follower"][1], res.dump()
+    assert_untouched(before, after, {"api", "flaky", "stubborn", "extra"})
+
+    st.compose("restart", "db")
+    compose_after = snapshot(st)
+    changed = {s for s in EVERYTHING if compose_after[s][1] != after[s][1]}
+    assert changed == {"db", "follower"}, f"docker compose restart db restarted {changed}"
+
+    # --no-deps: only db.
+    res = st.devenv("restart", "db", "--no-deps")
+    assert res.returncode == 0, res.dump()
+    assert_untouched(compose_after, snapshot(st), EVERYTHING - {"db"})
+
+
+def test_restart_failure_has_the_diagnostics_of_up(stack):
+    st = stack("actions")
+    up_all(st)
+    res = st.devenv("restart", "flaky", "--json", "--wait-timeout", "120")
+    assert res.returncode == 1, res.dump()
+    assert res.duration < 30, res.dump()
+    doc = res.json()
+    assert doc["outcome"] == "failed", res.dump()
+    flaky = check_status_document(doc, project=st.name)["flaky"]
+    assert flaky["state"] == "exited" and flaky["exit_code"] == 3, flaky
+    failure = flaky["failure"]
+    assert failure["reason"] == "exited with code 3", failure
+    assert any("flaky-marker: second start, state is gone" in line for line in failure["logs"]), failure
+    assert "✘ flaky: exited with code 3" in res.stderr, res.dump()
+    assert "flaky-marker: giving up" in res.stderr, res.dump()
+
+    # `up flaky` meets the same failure (the container is started again) and reports it alike.
+    again = st.devenv("up", "flaky", "--json", "--timeout", "120")
+    assert again.returncode == 1, again.dump()
+    up_failure = check_status_document(again.json(), project=st.name)["flaky"]["failure"]
+    assert {k: up_failure[k] for k in ("reason", "health_output", "blocked_on")} == {
+        k: failure[k] for k in ("reason", "health_output", "blocked_on")
+    }
+    assert set(failure["logs"]) <= set(up_failure["logs"]), (failure, up_failure)
+
+
+def test_start_reports_the_dependency_it_is_blocked_on(stack):
+    st = stack("blocked")
+    res = st.devenv("up", "--timeout", "2")
+    assert res.returncode == 124, res.dump()
+    res = st.devenv("start", "app", "--json", "--wait-timeout", "2")
+    assert res.returncode == 124, res.dump()
+    app = check_status_document(res.json(), project=st.name)["app"]
+    assert app["failure"]["blocked_on"] == ["dep"], app
+    assert "never started, waiting for dep (healthy)" in app["failure"]["reason"], app
+    assert "blocked on: dep" in res.stderr, res.dump()
+
+
+def test_stop_timeout_kills_a_container_that_ignores_sigterm(stack):
+    st = stack("actions")
+    before = up_all(st)
+    t0 = time.monotonic()
+    res = st.devenv("stop", "-t", "1", "stubborn", "--json")
+    took = time.monotonic() - t0
+    assert res.returncode == 0, res.dump()
+    stubborn = st.inspect("stubborn")
+    assert stubborn["State"]["Status"] == "exited" and stubborn["State"]["ExitCode"] == 137, stubborn["State"]
+    assert 1.0 <= took < 8.0, res.dump()  # waited the 1 s, not the default 10 s
+    services = check_status_document(res.json(), project=st.name)
+    assert set(services) == {"stubborn"} and services["stubborn"]["exit_code"] == 137, res.dump()
+    assert_untouched(before, snapshot(st), EVERYTHING - {"stubborn"})
+
+    # docker compose stop -t 1 ends it the same way.
+    st.compose("start", "stubborn")
+    st.compose("stop", "-t", "1", "stubborn")
+    assert st.inspect("stubborn")["State"]["ExitCode"] == 137
+
+
+def test_recreate_picks_up_a_changed_environment(stack):
+    st = stack("actions")
+    before = up_all(st)
+    assert container_env(st.inspect("api"))["GREETING"] == "hello-one"
+    compose = st.path / "compose.yml"
+    compose.write_text(compose.read_text().replace("GREETING: hello-one", "GREETING: hello-two"))
+
+    res = st.devenv("recreate", "api", "--json")
+    assert res.returncode == 0, res.dump()
+    api = st.inspect("api")
+    assert api["Id"] != before["api"][0], res.dump()
+    assert container_env(api)["GREETING"] == "hello-two"
+    assert health_status(api) == "healthy", res.dump()
+    assert res.json()["action"] == "recreate"
+    assert_untouched(before, snapshot(st), EVERYTHING - {"api"})  # --no-deps: db too
+
+    # `up api --force-recreate --no-deps` is the same thing, with Compose's flags.
+    res = st.devenv("up", "api", "--force-recreate", "--no-deps")
+    assert res.returncode == 0, res.dump()
+    assert st.inspect("api")["Id"] != api["Id"]
+    assert_untouched(before, snapshot(st), EVERYTHING - {"api"})
+
+
+def test_rebuild_picks_up_a_changed_dockerfile(stack):
+    st = stack("build")
+
+    def marker() -> str:
+        return docker("exec", st.container_ids("app")[0], "cat", "/built-marker", check=True).stdout.strip()
+
+    res = st.devenv("up", "--timeout", "120", env={"BUILD_MARKER": "one"}, timeout=300)
+    assert res.returncode == 0, res.dump()
+    first = st.container_ids("app")
+    assert marker() == "one"
+    dockerfile = st.path / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace('echo "$BUILD_MARKER"', 'echo "changed-$BUILD_MARKER"'))
+
+    res = st.devenv("rebuild", "app", env={"BUILD_MARKER": "one"}, timeout=300)
+    assert res.returncode == 0, res.dump()
+    assert st.container_ids("app") != first, res.dump()
+    assert marker() == "changed-one", res.dump()
+    assert health_status(st.inspect("app")) == "healthy", res.dump()
+
+
+def test_up_service_build_builds_only_it_and_its_dependencies(stack):
+    st = stack("build_deps")
+
+    def markers() -> dict[str, str]:
+        return {
+            s: docker("exec", st.container_ids(s)[0], "cat", "/built-marker", check=True).stdout.strip()
+            for s in ("lib", "app", "other")
+        }
+
+    res = st.devenv("up", "--timeout", "120", env={"BUILD_MARKER": "one"}, timeout=300)
+    assert res.returncode == 0, res.dump()
+    assert markers() == {"lib": "one", "app": "one", "other": "one"}
+    other = st.container_ids("other")
+    res = st.devenv("up", "app", "--build", "--timeout", "120", env={"BUILD_MARKER": "two"}, timeout=300)
+    assert res.returncode == 0, res.dump()
+    # As `docker compose up --build app`: app and its dependency lib rebuilt, other untouched.
+    assert markers() == {"lib": "two", "app": "two", "other": "one"}, res.dump()
+    assert st.container_ids("other") == other
+
+
+def test_actions_on_an_unknown_service_are_usage_errors(stack):
+    st = stack("actions")
+    for verb in ("start", "stop", "restart", "recreate", "rebuild"):
+        res = st.devenv(verb, "flakey")
+        assert res.returncode == 2, res.dump()
+        assert 'Unknown service "flakey". Did you mean "flaky"?' in res.stderr, res.dump()
+    assert st.services_present() == set()
+
+
+def test_start_of_a_service_without_container_points_to_up(stack):
+    st = stack("actions")
+    res = st.devenv("start", "api", "--json")
+    assert res.returncode == 1, res.dump()
+    doc = res.json()
+    assert doc["ok"] is False and doc["outcome"] == "error", res.dump()
+    assert "no container for db, api" in doc["error"]["message"], res.dump()
+    assert "devenv up api" in doc["error"]["hint"], res.dump()
+    assert st.services_present() == set()
