@@ -456,7 +456,10 @@ class Stack:
 
         A file whose YAML Compose would reject raises :class:`ComposeFileError` (exit 2).
         """
-        return declared_services(self.profile.compose_files, strict=True, root=self.project.root)
+        from devenv.core.servicenames import service_names  # cached by the files' stat: no YAML import
+
+        files, root = self.profile.compose_files, self.project.root
+        return service_names(files, root, lambda: declared_services(files, strict=True, root=root))
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:
         """Every container of the project (one-off `run` containers excluded), inspected."""
