@@ -89,7 +89,6 @@ PHASES = r"""
 import json, sys, time
 t = [("start", time.perf_counter())]
 def mark(name): t.append((name, time.perf_counter()))
-import yaml; mark("import yaml (measured apart)")
 from devenv.cli.main import main; from devenv.cli import stack_cmds; from devenv.core import running, rawapi, stack
 from devenv.config import load_project
 mark("import devenv (cli, config, core)")
