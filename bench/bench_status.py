@@ -16,7 +16,8 @@ config load, the compose files' YAML, the Engine calls and the rendering.
 Both commands run as fresh processes, interleaved (the order alternates each pair), after two
 unmeasured warm-up runs each. Compose gets the same files, env files and project name devenv uses
 (``Stack.compose_args()``), so both read the same compose files. Reports both medians, the ratio of
-the medians and the median of the per-pair ratios (devenv / compose; <= 1 means devenv is as fast).
+the medians and the median of the per-pair ratios (devenv / compose; <= 1 means devenv is as fast),
+and the CPU time each command used (steadier than wall time on a shared machine).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -51,12 +53,19 @@ def free_port() -> int:
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    return timed_cpu(cmd, cwd, env)[0]
+
+
+def timed_cpu(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children: user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    return elapsed
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def copy_example(into: Path) -> tuple[Path, dict[str, str]]:
@@ -142,11 +151,13 @@ def measure(folder: Path, env: dict[str, str], pairs: int) -> dict[str, Any]:
     ours: list[float] = []
     theirs: list[float] = []
     ratios: list[float] = []
+    cpu: dict[str, list[float]] = {"devenv": [], "compose": []}
     for i in range(pairs):
         order = ("devenv", "compose") if i % 2 == 0 else ("compose", "devenv")
         got: dict[str, float] = {}
         for tool in order:
-            got[tool] = timed(ours_cmd if tool == "devenv" else theirs_cmd, folder, env)
+            got[tool], used = timed_cpu(ours_cmd if tool == "devenv" else theirs_cmd, folder, env)
+            cpu[tool].append(used)
         ours.append(got["devenv"])
         theirs.append(got["compose"])
         ratios.append(got["devenv"] / got["compose"])
@@ -157,6 +168,10 @@ def measure(folder: Path, env: dict[str, str], pairs: int) -> dict[str, Any]:
         "compose_ps_json_median_s": round(statistics.median(theirs), 4),
         "ratio_of_medians": round(statistics.median(ours) / statistics.median(theirs), 3),
         "median_pair_ratio": round(statistics.median(ratios), 3),
+        # CPU time (user + system, all processes of the command): steadier than wall time on a busy
+        # machine, though Go's threads (Compose) may spend CPU in parallel where Python cannot.
+        "devenv_cpu_median_s": round(statistics.median(cpu["devenv"]), 4),
+        "compose_cpu_median_s": round(statistics.median(cpu["compose"]), 4),
         "devenv_s": [round(t, 4) for t in ours],
         "compose_s": [round(t, 4) for t in theirs],
         "compose_command": " ".join(theirs_cmd),
@@ -217,7 +232,8 @@ def main() -> int:
     print(
         f"status --json median {s['devenv_status_json_median_s'] * 1000:.1f} ms, "
         f"compose ps median {s['compose_ps_json_median_s'] * 1000:.1f} ms, "
-        f"ratio {s['ratio_of_medians']:.3f} (median pair ratio {s['median_pair_ratio']:.3f})"
+        f"ratio {s['ratio_of_medians']:.3f} (median pair ratio {s['median_pair_ratio']:.3f}); "
+        f"CPU {s['devenv_cpu_median_s'] * 1000:.1f} vs {s['compose_cpu_median_s'] * 1000:.1f} ms"
     )
     return 0
 
