@@ -53,14 +53,16 @@ def prefix(version: str | None) -> str:
     return f"/v{version}" if version else ""
 
 
-class _Unknown:
+class Unknown:
+    """The type of :data:`UNKNOWN`: nothing negotiated with that endpoint yet."""
+
     pass
 
 
-UNKNOWN = _Unknown()
+UNKNOWN = Unknown()
 
 
-def remembered(endpoint: str) -> str | _Unknown | None:
+def remembered(endpoint: str) -> str | Unknown | None:
     """The version negotiated with ``endpoint`` in this process, or :data:`UNKNOWN`."""
     with _lock:
         return _cache.get(endpoint, UNKNOWN)

@@ -172,7 +172,7 @@ class RawEngine:
     def api_version(self) -> str | None:
         """The negotiated version (None: unversioned paths), asking the daemon once per process."""
         known = apiversion.remembered(self.base_url)
-        if not isinstance(known, apiversion._Unknown):
+        if not isinstance(known, apiversion.Unknown):
             return known
         resp = self._request("/_ping")
         server_max = resp.headers.get("api-version") if resp.status == 200 else None
