@@ -455,3 +455,18 @@ def test_status_json_against_engine_29(sockdir: Path, tmp_path: Path, monkeypatc
     paths = _listed_paths(fake)
     assert paths.count("/_ping") == 1
     assert all(p.startswith("/v1.47/") for p in paths if p != "/_ping"), paths
+
+
+def test_the_raw_reader_loads_neither_http_client_nor_docker_py() -> None:
+    """Its reason to exist: ``http.client`` alone loads ``email`` and ``ssl`` (12-15 ms)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nimport devenv.core.rawapi, devenv.core.engine, devenv.core.endpoint\n"
+        "print(sorted(m for m in ('http.client', 'email', 'ssl', 'docker', 'requests') if m in sys.modules))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
