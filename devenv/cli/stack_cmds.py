@@ -48,6 +48,9 @@ def load_stack(args: argparse.Namespace, out: Output | None = None, *, running: 
     args.ctx_running = None
     if running == "ignore":
         return stack
+    if running == "follow":
+        # Broken compose files are a config error (exit 2) before the engine is asked anything.
+        stack.service_names()
     from devenv.core.running import check_same_profile, running_profile
 
     found = running_profile(stack)

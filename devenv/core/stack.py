@@ -200,11 +200,14 @@ class Stack:
 
         A file whose YAML Compose would reject raises :class:`ComposeFileError` (exit 2).
         """
-        return declared_services(
-            self.profile.compose_files,
-            strict=True,
-            root=self.project.root,
-            profiles=self.active_compose_profiles(),
+        from devenv.core.servicenames import service_names  # cached by the files' stat: no YAML import
+
+        files, root, profiles = self.profile.compose_files, self.project.root, self.active_compose_profiles()
+        return service_names(
+            files,
+            root,
+            lambda: declared_services(files, strict=True, root=root, profiles=profiles),
+            extra=sorted(profiles),
         )
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:

@@ -1,8 +1,16 @@
-"""The Docker Engine API connection (docker-py), resolved the way the docker CLI resolves it.
+"""The Engine API connection (docker-py), to the daemon the docker CLI would use, at a negotiated version.
 
 ``docker.from_env()`` ignores the current ``docker context`` (docker-py #3146) while the CLI that
-python-on-whales drives follows it; we resolve DOCKER_HOST, then DOCKER_CONTEXT, then the current
-context, so both libraries talk to the same daemon.
+Compose runs in follows it: the endpoint comes from :func:`devenv.core.engine.endpoint.resolve`, the same
+resolution the stdlib reader (``rawapi``) uses, so every client talks to the same daemon.
+
+The API version is never pinned. docker-py's ``version="auto"`` asks ``GET /version`` and would use
+the server's maximum as is (1.52 on Docker Engine 29, whose events drop fields older code read);
+devenv then lowers it to :data:`devenv.core.engine.apiversion.CLIENT_MAX`, the docker CLI's rule
+(min(client max, server max)). A version this process already negotiated with the same daemon
+(``rawapi``'s ``/_ping``) is reused, with no round trip.
+
+docker-py loads inside :func:`connect` only: importing this module (for :func:`unavailable`) is cheap.
 """
 
 from __future__ import annotations
@@ -10,47 +18,55 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-from docker.errors import DockerException
-
+from devenv.core.engine import apiversion
+from devenv.core.engine.endpoint import Endpoint, resolve
 from devenv.errors import DockerUnavailableError
+
+if TYPE_CHECKING:
+    import docker
 
 # How long one Engine API call may take before we call the engine unresponsive. Log and event
 # streams are opened with their own (infinite) read timeouts.
 API_TIMEOUT = 60
 
 
-def _endpoint(environ: Mapping[str, str]) -> tuple[str | None, Any]:
-    """(base_url, tls) for the daemon the docker CLI would use."""
-    if environ.get("DOCKER_HOST"):
-        return None, None  # kwargs_from_env handles DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH
-    try:
-        from docker.context import ContextAPI
-
-        name = environ.get("DOCKER_CONTEXT")
-        ctx = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
-        if ctx is not None and ctx.name != "default" and ctx.Host:
-            return str(ctx.Host), ctx.TLSConfig
-    except Exception:  # a broken context store falls back to the default socket, like the CLI
-        pass
-    return None, None
-
-
 def connect(environ: Mapping[str, str] | None = None) -> docker.APIClient:
     """An APIClient for the user's daemon, or DockerUnavailableError saying why not."""
-    env = dict(os.environ if environ is None else environ)
-    base_url, tls = _endpoint(env)
+    endpoint = resolve(os.environ if environ is None else environ)
+    import docker
+    from docker.errors import DockerException
+
+    known = apiversion.remembered(endpoint.host)
+    version = known if isinstance(known, str) else "auto"
     try:
-        if base_url is None:
-            kwargs = docker.utils.kwargs_from_env(environment=env)
-            client = docker.APIClient(timeout=API_TIMEOUT, version="auto", **kwargs)
-        else:
-            client = docker.APIClient(base_url=base_url, tls=tls or False, timeout=API_TIMEOUT, version="auto")
-        return client
+        client = docker.APIClient(
+            base_url=endpoint.host,
+            tls=_tls_config(endpoint),
+            timeout=API_TIMEOUT,
+            version=version,
+            use_ssh_client=endpoint.host.startswith("ssh://"),  # the ssh binary, like the CLI
+        )
     except DockerException as exc:
-        raise unavailable(exc, env.get("DOCKER_HOST") or base_url or "unix:///var/run/docker.sock") from None
+        raise unavailable(exc, endpoint.host) from None
+    if version == "auto":
+        # docker-py took the server's maximum (GET /version): lower it to what devenv knows.
+        negotiated = apiversion.remember(endpoint.host, client.api_version)
+        if negotiated is not None:
+            client._version = negotiated
+    return client
+
+
+def _tls_config(endpoint: Endpoint) -> Any:
+    if not endpoint.tls:
+        return False
+    from docker.tls import TLSConfig
+
+    files = endpoint.tls_files()
+    cert = (files["cert"], files["key"]) if "cert" in files and "key" in files else None
+    ca = files.get("ca") if endpoint.tls_verify else None
+    return TLSConfig(client_cert=cert, ca_cert=ca, verify=endpoint.tls_verify)
 
 
 def unavailable(exc: BaseException, where: str) -> DockerUnavailableError:
