@@ -7,6 +7,7 @@ This module and the command modules it loads must not import Textual: only a bar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
@@ -35,8 +36,13 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors with exit code 2 and one clear paragraph."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"devenv: error: {message}\n")
+        try:  # a closed stderr (`2>&1 | true`) must not turn a usage error into exit 1
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"devenv: error: {message}\n")
+            sys.stderr.flush()
+        except (BrokenPipeError, OSError):
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
         raise SystemExit(ExitCode.USAGE)
 
 

@@ -159,7 +159,8 @@ class Project:
         for p in [profile] if profile is not None else list(self.profiles.values()):
             for kind, paths in (("compose file", p.compose_files), ("env file", p.env_files)):
                 for path in paths:
-                    if path not in found and not _is_below(path, self.root):
+                    outside = not _is_below(path, self.root) or not _is_below(path.resolve(), self.root.resolve())
+                    if path not in found and outside:  # a symlink out of the project counts too
                         found[path] = kind
         return [(kind, path) for path, kind in found.items()]
 

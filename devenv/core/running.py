@@ -190,9 +190,18 @@ def protection(stack: Stack, running: RunningProfile | None) -> Protection:
 
 def check_same_profile(stack: Stack, running: RunningProfile | None, action: str) -> None:
     """Refuse to act under one profile on a stack that was started under another (exit 2)."""
-    if running is None or not running.profiles or stack.profile.name in running.profiles:
+    if running is None or not running.profiles:
         return
     started = running.describe()
+    if stack.profile.name in running.profiles and len(running.profiles) > 1 and running.name is None:
+        # Some containers were created under one profile, some under another: whose data is it?
+        raise UsageError(
+            f"The stack of project {stack.name!r} mixes containers started with profiles {started}; "
+            f"refusing to {action} until it runs under one profile. Nothing was changed.",
+            hint=f"Recreate it under one profile: devenv up --profile {stack.profile.name} --switch-profile",
+        )
+    if stack.profile.name in running.profiles:
+        return
     raise UsageError(
         f"The stack of project {stack.name!r} was started with profile {started}, not {stack.profile.name!r}; "
         f"refusing to {action} across profiles (they share containers and volumes). Nothing was changed.",

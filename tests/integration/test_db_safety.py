@@ -10,6 +10,7 @@ into a known state (``fresh``) by each test.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import signal
@@ -18,9 +19,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from devenv_testlib import Stack, docker, ok, snapshot_names, wait_for, wait_for_line
+from devenv_testlib import Stack, docker, health_status, ok, snapshot_names, wait_for, wait_for_line
 from test_db_postgres import (
     DB_NAME,
     DB_USER,
@@ -38,6 +40,12 @@ from test_db_postgres import (
 
 pytestmark = pytest.mark.docker
 __all__ = ["pg_stack", "prod_stack"]  # module fixtures shared with test_db_postgres
+
+
+def docker_inspect(cid: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(docker("inspect", cid, check=True).stdout)[0]
+    return doc
+
 
 RESTORE_CMD = re.compile(r"devenv db restore (\S+) --profile (\S+)")
 
@@ -303,3 +311,72 @@ def test_partial_files_of_a_killed_snapshot_are_cleaned_by_the_next_command(pg_s
     wait_for(lambda: devenv_sessions(st) == 0, 30, "the orphaned pg_dump to give up")
     assert "killed" not in snapshot_names(st)
     assert partial_files(st) == []
+
+
+# ----------------------------------------------------- hostile review: repeated and nested interruptions
+def test_a_second_interrupted_restore_still_names_the_good_snapshot(pg_stack: Stack) -> None:
+    st = pg_stack
+    fresh(st)
+    psql(
+        st,
+        "INSERT INTO tasks (title, status, priority) "
+        "SELECT 'bulk-' || g || repeat('y', 150), 'done', g % 10 FROM generate_series(1, 400000) AS g",
+    )
+    before = checksum(st)
+    ok(st.devenv("db", "snapshot", "nested", timeout=240))
+
+    def interrupted_restore(signals: int) -> str:
+        proc = st.popen_devenv("db", "restore", "nested", "--yes")
+        head = wait_for_line(proc, r"\bload: restoring nested")
+        time.sleep(0.3)
+        for _ in range(signals):  # an impatient user presses Ctrl-C again and again
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.05)
+        rc, err = finish(proc, head)
+        assert rc == 130, err
+        match = RESTORE_CMD.search(err)
+        assert match, err
+        return match.group(1)
+
+    good = interrupted_restore(1)
+    # The database is now half-loaded; a second attempt snapshots that broken state first, but
+    # the way back it prints must still be the snapshot of the good data.
+    assert interrupted_restore(3) == good
+    ok(st.devenv("db", "restore", good, "--yes", timeout=300))
+    assert checksum(st) == before
+
+
+def test_a_paused_database_fails_the_snapshot_instead_of_hanging(pg_stack: Stack) -> None:
+    st = pg_stack
+    fresh(st)
+    cid = pg_container(st)
+    try:
+        with lock_held(st):  # the dump waits on the lock, so the pause lands in the middle of it
+            proc = st.popen_devenv("db", "snapshot", "paused")
+            head = wait_for_line(proc, r"\bsnapshot: ")
+            wait_for(lambda: devenv_sessions(st) > 0, 15, "pg_dump to wait on the lock")
+            docker("pause", cid, check=True)
+            rc, err = finish(proc, head, timeout=60)
+            docker("unpause", cid, check=True)
+    finally:
+        docker("unpause", cid)
+        # Its healthcheck failed while paused: let it be healthy again for the tests that follow.
+        wait_for(lambda: health_status(docker_inspect(cid)) == "healthy", 60, "postgres to be healthy again")
+    assert rc == 1, err
+    assert "is paused" in err, err
+    assert partial_files(st) == []
+    assert "paused" not in snapshot_names(st)
+
+
+def test_a_dump_that_creates_its_own_database_is_refused(pg_stack: Stack, tmp_path: Path) -> None:
+    st = pg_stack
+    fresh(st)
+    insert_rows(st, "own", 3)
+    before = checksum(st)
+    dump = docker("exec", pg_container(st), "pg_dump", "--create", "-U", DB_USER, DB_NAME, check=True).stdout
+    path = tmp_path / "create.sql"
+    path.write_text(dump)
+    res = st.devenv("db", "import", str(path), "--yes")
+    assert res.returncode == 2, res.dump()
+    assert "creates its own database" in res.stderr and "Nothing was changed" in res.stderr, res.dump()
+    assert checksum(st) == before

@@ -262,3 +262,15 @@ def test_take_snapshot_emits_every_event_from_the_calling_thread(tmp_path: Path)
     lines = [e.line for e, _t in seen if isinstance(e, DbOutput)]
     assert sorted(lines) == ["dumping", "revision query says hello"]
     assert isinstance(seen[-1][0], SnapshotWritten)
+
+
+def test_after_an_unfinished_operation_the_way_back_is_its_snapshot(tmp_path: Path) -> None:
+    store = db.SnapshotStore(tmp_path, "dev")
+    broken = _snapshot(store, "s2-of-the-broken-state", b"b")
+    err = db._at_risk(KeyboardInterrupt(), "s1-good", _stack(), this=broken)
+    assert "devenv db restore s1-good --profile dev" in (err.hint or "")
+    assert "s2-of-the-broken-state" in err.message and "earlier operation did not finish" in err.message
+    # --no-snapshot this time, but the earlier operation's snapshot still holds the data.
+    err = db._at_risk(KeyboardInterrupt(), "s1-good", _stack(), this=None)
+    assert "old data is gone" not in err.message
+    assert "devenv db restore s1-good" in (err.hint or "")

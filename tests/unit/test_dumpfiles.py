@@ -110,3 +110,24 @@ def test_pg_restore_listing_of_an_empty_database() -> None:
 def test_pg_restore_listing_with_a_table() -> None:
     listing = EMPTY_TOC + "215; 1259 16385 TABLE public tasks app\n3330; 0 16385 TABLE DATA public tasks app\n"
     assert toc_has_content(listing) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        (
+            "--\n-- PostgreSQL database dump\nSET x = 1;\n"
+            "CREATE DATABASE app WITH TEMPLATE = template0;\n\\connect app\n",
+            "database",
+        ),
+        ("CREATE ROLE app;\nALTER ROLE app WITH LOGIN;\n", "role"),
+        ("/*!40101 SET NAMES utf8mb4 */;\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `app`;\nUSE `app`;\n", "database"),
+    ],
+)
+def test_files_that_create_their_own_database_are_refused(tmp_path: Path, text: str, what: str) -> None:
+    path = tmp_path / "cluster.sql"
+    path.write_text(text + "CREATE TABLE t (id int);\n")
+    with pytest.raises(UsageError) as err:
+        check_import_file(path, "postgres")
+    assert f"creates its own {what}" in err.value.message
+    assert "Nothing was changed" in err.value.message

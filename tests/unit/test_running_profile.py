@@ -138,3 +138,9 @@ def test_devenv_record_tells_apart_profiles_with_the_same_files(tmp_path: Path) 
     engine.listed.append({"Id": "c2", "Labels": {CONFIG_FILES_LABEL: files}})
     found = running_profile(default)
     assert found is not None and found.name is None and protection(default, found).protected
+
+
+def test_db_commands_refuse_a_stack_that_mixes_profiles(project: Project) -> None:
+    running = from_labels(project, [labels(project, "dev"), labels(project, "prod")])
+    with pytest.raises(UsageError, match="mixes containers started with profiles dev \\+ prod"):
+        check_same_profile(Stack(project, project.profiles["dev"]), running, "take a snapshot")

@@ -375,7 +375,7 @@ def size_zero(store: snap.SnapshotStore, tmp_path: Path) -> str:
 @forgery
 def size_as_text(store: snap.SnapshotStore, tmp_path: Path) -> str:
     _forge(store, "s1", size="13")
-    return "is '13', not a int"
+    return "is '13', not an int"
 
 
 @forgery

@@ -7,19 +7,22 @@ engines are :mod:`devenv.core.db.postgres` and :mod:`devenv.core.db.mysql`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from devenv.core.cancel import Cancelled, CancelToken
 from devenv.core.engine.execio import ExecResult, exec_in
 from devenv.core.events import DbOutput, Emit, Event
+from devenv.core.secrets import Masker
 from devenv.errors import ServiceFailedError
 
 if TYPE_CHECKING:
-    from devenv.core.cancel import CancelToken
     from devenv.core.db.target import DatabaseTarget
     from devenv.core.stack import Stack
 
@@ -85,20 +88,68 @@ class Adapter(ABC):
         what: str = "",
         check: bool = True,
     ) -> ExecResult:
-        result = exec_in(
-            self.stack.api,
-            self.container,
-            argv,
-            env=self.env(),
-            stdin=stdin,
-            stdout=stdout,
-            on_stderr_line=lambda line: self.emit(DbOutput(line)) if line.strip() else None,
-            cancel=self.token,
-        )
+        streaming = stdin is not None or stdout is not None  # a dump or a load: may run for long
+        with self.watched() if streaming else contextlib.nullcontext(self.token) as token:
+            try:
+                result = exec_in(
+                    self.stack.api,
+                    self.container,
+                    argv,
+                    env=self.env(),
+                    stdin=stdin,
+                    stdout=stdout,
+                    on_stderr_line=lambda line: self.emit(DbOutput(self.mask(line))) if line.strip() else None,
+                    cancel=token,
+                )
+            except Cancelled:
+                if token is not None and token.reason.startswith("container "):
+                    raise self.failure(what or argv[0], -1, "") from None
+                raise
         if check and result.exit_code != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-20:])
             raise self.failure(what or argv[0], result.exit_code, tail)
         return result
+
+    @cached_property
+    def mask(self) -> Masker:
+        """Masks the database password (and anything secret-shaped) in the tools' output."""
+        return Masker([self.target.password] if self.target.password else [])
+
+    @contextlib.contextmanager
+    def watched(self) -> Iterator[CancelToken]:
+        """A token for one long exec that is cancelled when the container pauses, stops or goes away.
+
+        An exec into a paused container waits forever without a sign; the Engine's events for this
+        container (not polling) end it, and ``failure`` then names what happened to the container.
+        The adapter's own token (a user's cancel) cancels it too.
+        """
+        token = CancelToken()
+        outer = self.token
+        unhook = outer.on_cancel(lambda: token.cancel(outer.reason)) if outer is not None else None
+        try:
+            stream = self.stack.api.events(
+                decode=True,
+                filters={"container": self.container, "event": ["pause", "die", "stop", "kill", "destroy"]},
+            )
+        except Exception:
+            stream = None
+
+        def watch() -> None:
+            with contextlib.suppress(Exception):
+                for event in stream or ():
+                    token.cancel(f"container {event.get('Action') or event.get('status')}")
+                    return
+
+        if stream is not None:
+            threading.Thread(target=watch, name="devenv-db-watch", daemon=True).start()
+        try:
+            yield token
+        finally:
+            if unhook is not None:
+                unhook()
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.close()
 
     def failure(self, what: str, code: int, detail: str) -> DatabaseError:
         """The error for a failed command; says so when the container itself stopped under it."""
@@ -117,6 +168,7 @@ class Adapter(ABC):
                 f"{what} failed in service {self.target.service!r}: the database container {stopped}.",
                 hint=f"Look at its logs: devenv logs {self.target.service}",
             )
+        detail = self.mask(detail)
         return DatabaseError(
             f"{what} failed in service {self.target.service!r} (exit code {code}): {detail or 'no error output'}"
         )

@@ -28,6 +28,11 @@ _TRIVIAL_TOC = re.compile(
 )
 _TOC_ENTRY = re.compile(r"^\s*\d+;\s*\d+\s+\d+\s+(.*)$")
 _WORD = re.compile(r"[A-Za-z_]+")
+_CLUSTER_OBJECT = re.compile(r"(?i)CREATE\s+(DATABASE|ROLE|USER|TABLESPACE)\b")
+
+
+class WholeClusterDump(Exception):
+    """The file creates databases or roles itself (``pg_dump --create``, ``pg_dumpall``)."""
 
 
 def file_format(path: Path, engine: str) -> str:
@@ -82,6 +87,13 @@ def check_import_file(path: Path, engine: str | None = None) -> str:
                         pass
             else:
                 found = sql_has_content(_chunks(raw))
+    except WholeClusterDump as what:
+        raise UsageError(
+            f"{path} creates its own {str(what).lower()} (a `pg_dump --create`, `pg_dumpall` or "
+            "`mysqldump --databases` file); devenv imports into the profile's existing database, so "
+            "loading it would fail after the drop. Nothing was changed.",
+            hint="Export without --create (plain `pg_dump DBNAME`), or `devenv db export FILE`.",
+        ) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise UsageError(
             f"{path} cannot be imported: it is not a valid {fmt} file ({exc}). Nothing was changed."
@@ -172,6 +184,12 @@ def _next_statement(buf: str, pos: int) -> tuple[str, int]:
         return "other", semi
     word = _WORD.match(rest)
     if word and len(word.group(0)) < len(rest) and word.group(0).upper() in CONTENT_KEYWORDS:
+        if word.group(0).upper() == "CREATE":
+            what = _CLUSTER_OBJECT.match(rest)
+            if what is None and len(rest) < 64:
+                return "more", start  # the object's kind is in the next chunk
+            if what is not None:
+                raise WholeClusterDump(what.group(1).upper())
         return "content", start
     end = _statement_end(buf, start)
     return ("more", start) if end < 0 else ("other", end + 1)

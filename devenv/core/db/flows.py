@@ -243,11 +243,27 @@ def destroying(current: list[Session], operation: str, snap: SnapshotInfo | None
     try:
         yield
     except KeyboardInterrupt as exc:
+        _shield_from_signals()
         current[-1].adapter.cancel()
-        raise _at_risk(exc, snap, stack) from None
+        raise _at_risk(exc, keep, stack, this=snap) from None
     except (DevenvError, OSError, EOFError, zlib.error) as exc:
-        raise _at_risk(exc, snap, stack) from None
+        raise _at_risk(exc, keep, stack, this=snap) from None
     journal.finish(stack.project.root, op)
+
+
+def _shield_from_signals() -> None:
+    """After an interruption past the drop, further Ctrl-C / SIGTERM must not cut the recovery report.
+
+    Only in the main thread of a command-line process (a TUI runs flows in worker threads, and
+    Python only lets the main thread set handlers): the process is on its way out anyway.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, signal.SIG_IGN)
 
 
 def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tuple[bool, bool, list[str]]:
@@ -279,8 +295,15 @@ def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tu
     return migrated, seeded, notes
 
 
-def _at_risk(exc: BaseException, snap: SnapshotInfo | None, stack: Stack) -> DevenvError:
-    """The error of a destructive flow, saying where the old data is (and how to get it back)."""
+def _at_risk(
+    exc: BaseException, snap: SnapshotInfo | str | None, stack: Stack, *, this: SnapshotInfo | None = None
+) -> DevenvError:
+    """The error of a destructive flow, saying where the old data is (and how to get it back).
+
+    ``snap``: the snapshot that holds the last good data (after an earlier unfinished operation,
+    that one's, not a snapshot of the broken state); ``this``: the one this flow took, if other.
+    """
+    name = snap.name if isinstance(snap, SnapshotInfo) else snap
     if isinstance(exc, KeyboardInterrupt):
         code = interrupt_code(exc)
         what = "SIGTERM" if code == ExitCode.TERMINATED else "cancelled" if isinstance(exc, Cancelled) else "Ctrl-C"
@@ -290,11 +313,16 @@ def _at_risk(exc: BaseException, snap: SnapshotInfo | None, stack: Stack) -> Dev
     else:
         message, hint, code = f"{type(exc).__name__}: {exc}", None, DataAtRiskError.exit_code
     hints = [hint] if hint else []
-    if snap is None:
+    if name is None:
         text = f"{message}\nThe database was changed without a snapshot (--no-snapshot); the old data is gone."
     else:
-        text = f"{message}\nYour previous data is safe in snapshot {snap.name!r}."
-        hints.append(f"Get it back with: devenv db restore {snap.name} --profile {stack.profile.name}")
+        text = f"{message}\nYour previous data is safe in snapshot {name!r}."
+        if this is not None and this.name != name:
+            text += (
+                f" (An earlier operation did not finish: {name!r} is from before it; snapshot "
+                f"{this.name!r} holds the state this command started from.)"
+            )
+        hints.append(f"Get it back with: devenv db restore {name} --profile {stack.profile.name}")
     err = DataAtRiskError(text, hint="\n".join(hints) or None)
     err.exit_code = code
     return err
@@ -360,9 +388,12 @@ def export(session: Session, path: Path, *, emit: Emit) -> int:
             else:
                 session.adapter.dump(raw, plain_sql=fmt == "sql")
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             partial.unlink()
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # A failed write() names no file: the user needs to know which one (and which disk).
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
     return path.stat().st_size
 

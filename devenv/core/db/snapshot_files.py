@@ -99,7 +99,7 @@ def metadata_problem(info: SnapshotInfo, *, expected_name: str | None = None) ->
     for f in fields(info):
         value = getattr(info, f.name)
         if not isinstance(value, _TYPES[f.name]) or isinstance(value, bool):
-            return f'its "{f.name}" is {value!r}, not a {" or ".join(t.__name__ for t in _TYPES[f.name])}'
+            return f'its "{f.name}" is {value!r}, not {_article(" or ".join(t.__name__ for t in _TYPES[f.name]))}'
     if not SNAPSHOT_NAME.match(info.name):
         return f"its name {info.name!r} is not a valid snapshot name"
     if expected_name is not None and info.name != expected_name:
@@ -233,3 +233,7 @@ class HashingWriter:
 
     def flush(self) -> None:
         self.raw.flush()
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
