@@ -82,7 +82,10 @@ def add_parsers(
                 action="store_true",
                 help="do not also restart services that declare depends_on ... restart: true on these",
             )
-        p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        p.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document on stdout"
+        )
+        p.set_defaults(json_supported=True)
 
 
 class ActionRenderer(UpRenderer):
