@@ -117,3 +117,20 @@ def test_profiles_json_given_before_the_command(project: Path, capsys: pytest.Ca
     assert main(["-C", str(project), "--json", "profiles"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [p["name"] for p in doc["profiles"]] == ["default", "dev", "prod"]
+
+
+def test_every_command_with_a_json_flag_takes_it_on_either_side() -> None:
+    """A command parser that has --json must accept it before the command too (json_supported)."""
+    wrong = []
+    for path, action in _walk(build_parser()):
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for name, sub in action.choices.items():
+            has_json = any("--json" in a.option_strings for a in sub._actions)
+            if has_json and not sub.get_default("json_supported"):
+                wrong.append(f"{path} {name}")
+    assert wrong == []
+    parse = build_parser().parse_args
+    for command in (["start"], ["stop"], ["restart"], ["recreate"], ["rebuild"]):
+        assert parse(["--json", *command]).json is True
+        assert parse([*command, "--json"]).json is True
