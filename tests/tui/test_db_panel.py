@@ -295,3 +295,24 @@ async def test_export_and_import_paths_are_checked_first(tmp_path: Path, calls: 
         assert "does not exist or is not a file" in status_text(panel)
     assert confirm.asked == [(f"overwrite {existing}", None)]
     assert calls == []
+
+
+def test_snapshot_of_the_panel(tmp_path: Path, calls: Any, snap_compare: Any) -> None:
+    """100x30, fake core: target, the unfinished operation, two snapshots and a damaged one."""
+    import json
+    import os
+
+    write_snapshot(tmp_path, "s1")
+    write_snapshot(tmp_path, "before-reset-1", created=1_767_225_900.0)
+    write_snapshot(tmp_path, "broken")
+    damage(tmp_path, "broken")
+    op = {"operation": "db reset", "profile": "dev", "snapshot": "before-reset-1", "started": 1_767_226_000.0}
+    (tmp_path / ".devenv" / "operation.json").write_text(json.dumps({**op, "pid": os.getpid()}))
+    panel = DatabasePanel(FakeStack(tmp_path))  # type: ignore[arg-type]
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot, panel)
+        panel.query_one("#db-snapshots", DataTable).focus()
+        await pilot.pause()
+
+    assert snap_compare(Harness(panel), terminal_size=(100, 30), run_before=run_before)

@@ -61,7 +61,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
 
 def rows(panel: MigrationsPanel) -> list[list[str]]:
-    table = panel.query_one("#mig-history", DataTable)
+    table = panel.query_one("#mig-revisions", DataTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -100,7 +100,7 @@ async def test_upgrade_streams_output_and_the_exit_status(tmp_path: Path, calls:
     panel = MigrationsPanel(FakeStack(tmp_path))  # type: ignore[arg-type]
     async with Harness(panel).run_test(size=(100, 30)) as pilot:
         await settle(pilot, panel)
-        panel.query_one("#mig-history", DataTable).focus()
+        panel.query_one("#mig-revisions", DataTable).focus()
         await pilot.press("U")
         await settle(pilot, panel)
         assert calls == [("upgrade", ())]
@@ -115,7 +115,7 @@ async def test_downgrade_is_confirmed_and_refusal_calls_nothing(tmp_path: Path, 
     async with Harness(panel).run_test(size=(100, 30)) as pilot:
         await settle(pilot, panel)
         panel.query_one("#mig-steps", Input).value = "2"
-        panel.query_one("#mig-history", DataTable).focus()
+        panel.query_one("#mig-revisions", DataTable).focus()
         await pilot.press("B")
         await settle(pilot, panel)
         assert calls == [] and "Not confirmed" in status_text(panel)
@@ -130,7 +130,7 @@ async def test_downgrade_on_a_protected_profile_needs_the_name(tmp_path: Path, c
     panel = MigrationsPanel(stack)  # type: ignore[arg-type]
     async with Harness(panel).run_test(size=(100, 30)) as pilot:
         await settle(pilot, panel)
-        panel.query_one("#mig-history", DataTable).focus()
+        panel.query_one("#mig-revisions", DataTable).focus()
         await pilot.press("B")
         await wait_until(pilot, lambda: len(pilot.app.screen_stack) > 1)
         await pilot.press("d", "e", "v", "enter", "escape")
@@ -148,7 +148,7 @@ async def test_bad_steps_and_empty_message_are_refused_before_anything_runs(tmp_
     async with Harness(panel).run_test(size=(100, 30)) as pilot:
         await settle(pilot, panel)
         panel.query_one("#mig-steps", Input).value = "0"
-        panel.query_one("#mig-history", DataTable).focus()
+        panel.query_one("#mig-revisions", DataTable).focus()
         await pilot.press("B")
         await settle(pilot, panel)
         assert status_text(panel) == "✘ expected a positive number of migrations, got 0"
@@ -186,7 +186,7 @@ async def test_escape_does_not_pretend_to_cancel(tmp_path: Path, calls: Any, mon
     panel = MigrationsPanel(FakeStack(tmp_path))  # type: ignore[arg-type]
     async with Harness(panel).run_test(size=(100, 30)) as pilot:
         await settle(pilot, panel)
-        panel.query_one("#mig-history", DataTable).focus()
+        panel.query_one("#mig-revisions", DataTable).focus()
         await pilot.press("S")
         await wait_until(pilot, lambda: panel.running == "status" and "running" in status_text(panel))
         await pilot.press("escape")
@@ -195,3 +195,15 @@ async def test_escape_does_not_pretend_to_cancel(tmp_path: Path, calls: Any, mon
         release.set()
         await settle(pilot, panel)
         assert status_text(panel).startswith("✔ migrate status")
+
+
+def test_snapshot_of_the_panel(tmp_path: Path, calls: Any, snap_compare: Any) -> None:
+    """100x30, fake core: the tool, the current revision, one applied and one pending migration."""
+    panel = MigrationsPanel(FakeStack(tmp_path))  # type: ignore[arg-type]
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot, panel)
+        panel.query_one("#mig-revisions", DataTable).focus()
+        await pilot.pause()
+
+    assert snap_compare(Harness(panel), terminal_size=(100, 30), run_before=run_before)

@@ -78,9 +78,10 @@ class MigrationsPanel(FlowPanel):
     MigrationsPanel { layout: vertical; height: 1fr; }
     MigrationsPanel #mig-info { height: auto; text-style: bold; }
     MigrationsPanel #mig-note { height: auto; color: $text-muted; }
-    MigrationsPanel #mig-history { height: 1fr; min-height: 4; }
+    MigrationsPanel #mig-revisions { height: 1fr; min-height: 4; }
     MigrationsPanel .fields { height: auto; }
-    MigrationsPanel #mig-steps { width: 14; }
+    MigrationsPanel .fields .label { width: auto; color: $text-muted; }
+    MigrationsPanel #mig-steps { width: 8; margin-right: 1; }
     MigrationsPanel #mig-message { width: 1fr; }
     MigrationsPanel .buttons { height: auto; }
     MigrationsPanel .buttons Button { min-width: 0; width: auto; margin-right: 1; }
@@ -125,10 +126,11 @@ class MigrationsPanel(FlowPanel):
     def compose(self) -> ComposeResult:
         yield Static("migrations: …", id="mig-info")
         yield Static("", id="mig-note")
-        table: DataTable[str | Text] = DataTable(id="mig-history", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(id="mig-revisions", cursor_type="row", zebra_stripes=True)
         table.add_columns("STATE", "REVISION", "MESSAGE")
         yield table
         with Horizontal(classes="fields"):
+            yield Static("downgrade N: ", classes="label")
             yield Input("1", placeholder="N", id="mig-steps", type="integer", compact=True)
             yield Input(placeholder="message of a new revision", id="mig-message", compact=True)
         with Horizontal(classes="buttons"):
@@ -194,7 +196,7 @@ class MigrationsPanel(FlowPanel):
             note.update(f"history: `{history.command}` exited with code {history.exit_code}: {tail}")
         else:
             note.update("")
-        table = self.query_one("#mig-history", DataTable)
+        table = self.query_one("#mig-revisions", DataTable)
         table.clear()
         for rev in reversed(history.revisions if history else ()):  # newest first, like the tools
             if rev.current:

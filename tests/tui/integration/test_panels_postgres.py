@@ -101,7 +101,7 @@ async def test_downgrade_and_upgrade_from_the_migrations_panel(
     panel = MigrationsPanel(real_stack(st, monkeypatch), confirm=confirm)
     async with Harness(panel).run_test(size=(120, 35)) as pilot:
         await settle(pilot, panel, FLOW_TIMEOUT)
-        table = panel.query_one("#mig-history", DataTable)
+        table = panel.query_one("#mig-revisions", DataTable)
         assert panel.history is not None and panel.history.current == (head,), panel.history
         assert panel.history.pending == 0
 
