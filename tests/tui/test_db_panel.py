@@ -297,6 +297,25 @@ async def test_export_and_import_paths_are_checked_first(tmp_path: Path, calls: 
     assert calls == []
 
 
+async def test_a_failing_pre_flight_is_reported_and_the_panel_stays_usable(
+    tmp_path: Path, calls: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(stack: Any, action: str) -> Any:
+        raise RuntimeError("engine went away")
+
+    monkeypatch.setattr("devenv.tui.widgets.flow.preflight", boom)
+    confirm = Confirms(True)
+    panel = DatabasePanel(FakeStack(tmp_path), confirm=confirm)  # type: ignore[arg-type]
+    async with Harness(panel).run_test(size=(110, 30)) as pilot:
+        await settle(pilot, panel)
+        panel.query_one("#db-snapshots", DataTable).focus()
+        await pilot.press("x")
+        await settle(pilot, panel)
+        assert status_text(panel) == "✘ RuntimeError: engine went away"
+        assert panel.running is None
+    assert confirm.asked == [] and calls == []
+
+
 def test_snapshot_of_the_panel(tmp_path: Path, calls: Any, snap_compare: Any) -> None:
     """100x30, fake core: target, the unfinished operation, two snapshots and a damaged one."""
     import json

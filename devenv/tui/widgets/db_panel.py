@@ -313,7 +313,7 @@ class DatabasePanel(FlowPanel):
     def action_export(self) -> None:
         path = self._path()
         if path is not None:
-            self.run_worker(self._export(path), group="db-export", exclusive=True)
+            self.run_worker(self._export(path), group="db-export", exclusive=True, exit_on_error=False)
 
     async def _export(self, path: Path) -> None:
         from devenv.core import db

@@ -253,7 +253,12 @@ class FlowPanel(Widget):
             self.notify(f"{self.running} is still running (escape cancels it)", severity="warning")
             return
         self.running = action
-        self.run_worker(self._start(action, flow, destructive, check or action), group="flow-start", exclusive=True)
+        self.run_worker(
+            self._start(action, flow, destructive, check or action),
+            group="flow-start",
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     async def _start(self, action: str, flow: Flow, destructive: str | None, check: str) -> None:
         try:
@@ -274,7 +279,10 @@ class FlowPanel(Widget):
             self.set_status(f"… {action} running" + (" (escape cancels)" if self.CANCELLABLE else ""))
             self.write_lines([f"── {action} ──"])
             self._run_flow(action, flow, token)
-        except BaseException:
+        except Exception as exc:  # a failed pre-flight or confirmation: nothing was run
+            message, hint = error_text(exc)
+            self.post_message(self.ActionFinished(self, action, False, message, hint))
+        except BaseException:  # the worker was cancelled (the panel went away)
             self.running = None
             raise
 
