@@ -14,6 +14,8 @@ The CLI (``devenv migrate``) and the TUI drive exactly these functions:
   run the command with ``sh -c`` inside the container and stream each output line as a
   :class:`~devenv.core.events.MigrationOutput` event. They return a :class:`MigrationResult`; a non-zero exit code is a
   result, not an exception.
+- :func:`migration_history` reads the tool's history (alembic ``history``, django
+  ``showmigrations``) as :class:`Revision` rows with applied / pending marks (``history``).
 - :func:`run_on_up` is the ``after_ready`` step ``devenv up`` gives :func:`devenv.core.stack.up`:
   :func:`maybe_run_on_up` once the stack is ready.
 
@@ -27,6 +29,14 @@ compose config (the product-wide rule: secret-named variables, URL passwords, to
 ``--password=...``). Environment values are never emitted.
 """
 
+from devenv.core.migrations.history import (
+    MigrationHistory,
+    Revision,
+    history_command,
+    migration_history,
+    parse_alembic_history,
+    parse_django_showmigrations,
+)
 from devenv.core.migrations.plan import (
     ACTIONS,
     PRESETS,
@@ -50,6 +60,7 @@ from devenv.core.migrations.run import (
     migrate_up,
     run_on_up,
     run_seed,
+    services_missing,
     shell_argv,
 )
 from devenv.core.secrets import MASK
@@ -60,21 +71,28 @@ __all__ = [
     "PRESETS",
     "TAIL_LINES",
     "MigrationCommands",
+    "MigrationHistory",
     "MigrationPlan",
     "MigrationResult",
+    "Revision",
     "command_for",
     "detect_tool_and_service",
     "ensure_services",
     "format_command",
+    "history_command",
     "maybe_run_on_up",
     "migrate_down",
     "migrate_new",
     "migrate_status",
     "migrate_up",
+    "migration_history",
+    "parse_alembic_history",
+    "parse_django_showmigrations",
     "plan_from_config",
     "resolve_migrations",
     "run_on_up",
     "run_seed",
+    "services_missing",
     "shell_argv",
     "slugify_identifier",
 ]

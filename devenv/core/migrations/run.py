@@ -118,16 +118,12 @@ def _db_service(stack: Stack, db_service: str | None) -> str | None:
     return name
 
 
-def ensure_services(stack: Stack, service: str, *, mode: str, db_service: str | None, emit: Emit) -> None:
-    """Make sure ``db_service`` is ready (healthy) and, in exec mode, ``service`` is running.
+def services_missing(stack: Stack, service: str, *, mode: str, db_service: str | None) -> tuple[list[str], list[str]]:
+    """What :func:`ensure_services` would start, and why: ``(services, reasons)``; both empty when ready.
 
-    Starts what is missing through :func:`devenv.core.stack.up` (which also starts dependencies
-    and waits on healthchecks). Raises a :class:`ServiceFailedError` subclass naming the service
-    that failed and why (``result`` holds the :class:`UpResult`), or when the service does not
-    stay running (a one-shot service cannot host ``exec``).
+    A read (one container listing), nothing is started: a front end that only wants to look (the
+    TUI's migration history) asks this first.
     """
-    from devenv.core.stack import up
-
     targets: list[str] = []
     reasons: list[str] = []
     wanted = [s for s in (db_service, service if mode == "exec" else None) if s]
@@ -143,6 +139,20 @@ def ensure_services(stack: Stack, service: str, *, mode: str, db_service: str | 
         if st.state != "running" and service not in targets:
             targets.append(service)
             reasons.append(f"service {service} is not running ({st.state})")
+    return targets, reasons
+
+
+def ensure_services(stack: Stack, service: str, *, mode: str, db_service: str | None, emit: Emit) -> None:
+    """Make sure ``db_service`` is ready (healthy) and, in exec mode, ``service`` is running.
+
+    Starts what is missing through :func:`devenv.core.stack.up` (which also starts dependencies
+    and waits on healthchecks). Raises a :class:`ServiceFailedError` subclass naming the service
+    that failed and why (``result`` holds the :class:`UpResult`), or when the service does not
+    stay running (a one-shot service cannot host ``exec``).
+    """
+    from devenv.core.stack import up
+
+    targets, reasons = services_missing(stack, service, mode=mode, db_service=db_service)
     if not targets:
         return
     emit(MigrationWaiting(tuple(targets), "; ".join(reasons)))

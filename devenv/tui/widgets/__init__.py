@@ -1,0 +1,1 @@
+"""The TUI's widgets, one module per panel (Textual is imported by the modules, not here)."""
