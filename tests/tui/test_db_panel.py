@@ -145,7 +145,7 @@ async def test_protected_profile_needs_its_name_typed(tmp_path: Path, calls: Any
     assert calls == [("reset", {"hard": False})]
 
 
-async def test_a_stack_started_under_a_protected_profile_stays_protected(
+async def test_a_stack_that_mixes_a_protected_profile_is_refused(
     tmp_path: Path, calls: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = FakeStack(tmp_path)
@@ -158,8 +158,9 @@ async def test_a_stack_started_under_a_protected_profile_stays_protected(
         panel.query_one("#db-snapshots", DataTable).focus()
         await pilot.press("x")
         await settle(pilot, panel)
-        assert "note: the stack on the engine was started with protected profile 'prod'." in log_text(panel)
-    assert confirm.asked == [("reset the database", "prod")]
+        assert "mixes containers started with profiles dev + prod" in log_text(panel)
+    # Whose data it is cannot be told: nothing is asked and nothing runs (the CLI's rule).
+    assert confirm.asked == [] and calls == []
 
 
 async def test_another_profiles_stack_is_refused(tmp_path: Path, calls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
