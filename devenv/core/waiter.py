@@ -13,6 +13,9 @@ How a wait works (``Waiter.run``):
 4. Every state change then comes from the event stream (start, die, health_status, destroy, oom).
    The only timers are the overall deadline, the "settle" window for services without a
    healthcheck, and probe retry intervals; they bound ``queue.get(timeout=...)``, nothing sleeps.
+5. The work per event is O(1) in the size of the stack: an event marks its service for a new
+   verdict, and a service whose ``depends_on`` view changed marks its dependents
+   (:mod:`devenv.core.schedule`); nothing re-judges every service on every event.
 
 The verdicts themselves (what healthy, completed or a restart loop means) are the rules of
 :mod:`devenv.core.health`, shared with ``devenv status`` and any long-lived follower.
@@ -45,6 +48,7 @@ from devenv.core.health import (
 )
 from devenv.core.models import ContainerInfo, Failure, Health, Readiness, ServiceStatus, UpResult
 from devenv.core.ports import parse_port_conflict
+from devenv.core.schedule import Agenda, TrackedIndex, start_concurrency
 from devenv.core.secrets import Masker
 
 if TYPE_CHECKING:
@@ -94,6 +98,9 @@ class EventStream:
             self._stream.close()
 
 
+_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
+
 # ------------------------------------------------------------------------------- tracked state
 @dataclass
 class ServiceVerdict:
@@ -131,13 +138,18 @@ class Waiter:
         return Masker.from_config(self.model.raw)
 
     def __post_init__(self) -> None:
-        self.tracked: dict[str, Tracked] = {}
+        self.tracked: TrackedIndex = TrackedIndex()
+        self.agenda = Agenda(self.model.services, self.targets)
+        self.refreshed: set[str] = set()  # containers inspected after devenv started them
         self.verdicts: dict[str, ServiceVerdict] = {}
         self.last_emitted: dict[str, tuple[Any, ...]] = {}
         self.probe_state: dict[str, ProbeState] = {s: ProbeState() for s in self.probes if s in self.targets}
         self.reported: set[str] = set()
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="devenv-start")
+        # Every container whose dependencies hold is started at once (bounded as Compose bounds
+        # it); probes get a pool of their own, so a probe's retry wait never delays a start.
+        self._pool = ThreadPoolExecutor(max_workers=start_concurrency(), thread_name_prefix="devenv-start")
+        self._checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="devenv-probe")
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
 
     # -- public -------------------------------------------------------------------------------
@@ -156,10 +168,11 @@ class Waiter:
                 now = time.monotonic()
                 if now >= deadline:
                     return self._finish("timeout")
-                wake = min([deadline, *self._timers(now)])
+                wake = min(t for t in (deadline, self.agenda.next_wake()) if t is not None)
                 try:
                     kind, payload = self.queue.get(timeout=max(0.0, wake - now))
                 except queue.Empty:
+                    self.agenda.expire(time.monotonic())
                     continue
                 self._handle(kind, payload)
                 # Handle whatever else is already queued before re-evaluating.
@@ -169,11 +182,13 @@ class Waiter:
                     except queue.Empty:
                         break
                     self._handle(kind, payload)
+                self.agenda.expire(time.monotonic())
         except KeyboardInterrupt:
             return self._finish("interrupted")
         finally:
             self._stop.set()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self._checks.shutdown(wait=False, cancel_futures=True)
 
     # -- setup ----------------------------------------------------------------------------------
     def _initial_inspect(self) -> None:
@@ -204,12 +219,20 @@ class Waiter:
         if kind == "event":
             self._on_event(payload)
         elif kind == "started":
-            cid, error = payload
+            cid, error, fresh = payload
             t = self.tracked.get(cid)
-            if t and error is not None:
+            if t is None:
+                return
+            self.agenda.touch(t.info.service)
+            if error is not None:
                 t.failure = self._start_failure(t, error)
+            elif fresh is not None:
+                # Published ports are bound and StartedAt is set once the start returned.
+                t.info = replace(t.info, ports=fresh.ports, started_at=fresh.started_at)
+                self.refreshed.add(cid)
         elif kind == "probe":
             service, ok, detail = payload
+            self.agenda.touch(service)
             st = self.probe_state.setdefault(service, ProbeState())
             st.running = False
             st.ok = st.ok or ok
@@ -231,8 +254,10 @@ class Waiter:
                 except Exception:
                     return
                 self.tracked[cid] = Tracked(info=info, needs_start=info.state != "running")
+                self.agenda.touch(info.service)
             return
         apply_event(t, action, attrs, time.monotonic())
+        self.agenda.touch(t.info.service)
 
     def _start_failure(self, t: Tracked, error: BaseException) -> str:
         text = getattr(error, "explanation", None) or str(error)
@@ -248,7 +273,7 @@ class Waiter:
 
     # -- verdicts -------------------------------------------------------------------------------
     def _containers_of(self, service: str) -> list[Tracked]:
-        return [t for t in self.tracked.values() if t.info.service == service and t.info.state != "removed"]
+        return [t for t in self.tracked.of(service) if t.info.state != "removed"]
 
     def _container_ready(self, t: Tracked, now: float) -> tuple[Readiness, str, str]:
         return container_readiness(t, now, settle=self.settle, probed=t.info.service in self.probes)
@@ -301,13 +326,18 @@ class Waiter:
         return condition_met(containers, condition)
 
     def _evaluate(self) -> None:
+        """Judge the services whose verdict may have changed (see :class:`Agenda`), no others."""
         now = time.monotonic()
         elapsed = now - self.t0
-        for service in self.targets:
+        for service in self.agenda.take():
             v = self._verdict(service, now)
             self.verdicts[service] = v
+            self.agenda.record(service, v.readiness)
+            self.agenda.view_changed(service, self._dependents_view(service))
             if v.readiness == Readiness.PENDING and not v.blocked_on:
                 self._start_service(service)
+            elif v.readiness == Readiness.WAITING:
+                self._arm_timers(service, now)
             status = self._status(service, v)
             key = (v.readiness, status.state, status.health, v.note, v.reason)
             if self.last_emitted.get(service) != key:
@@ -326,9 +356,12 @@ class Waiter:
         try:
             self.api.start(cid)
         except Exception as exc:
-            self.queue.put(("started", (cid, exc)))
+            self.queue.put(("started", (cid, exc, None)))
             return
-        self.queue.put(("started", (cid, None)))
+        fresh = None
+        with contextlib.suppress(Exception):  # gone already: the events tell the rest
+            fresh = container_from_inspect(self.api.inspect_container(cid))
+        self.queue.put(("started", (cid, None, fresh)))
 
     def _run_probe(self, service: str, probe: Probe, info: ContainerInfo) -> None:
         st = self.probe_state.setdefault(service, ProbeState())
@@ -344,27 +377,30 @@ class Waiter:
                 self._stop.wait(probe.interval)
             self.queue.put(("probe", (service, ok, detail)))
 
-        self._pool.submit(attempt)
+        self._checks.submit(attempt)
 
-    def _timers(self, now: float) -> list[float]:
-        """Monotonic times at which a verdict can change without an event (settle windows)."""
-        out = []
-        for t in self.tracked.values():
+    def _dependents_view(self, service: str) -> tuple[bool, ...]:
+        """Which ``depends_on`` conditions ``service`` meets now: what its dependents' verdicts read."""
+        now = time.monotonic()
+        return tuple(self._condition_met(service, c, now) for c in _CONDITIONS)
+
+    def _arm_timers(self, service: str, now: float) -> None:
+        """A verdict that can change without an event (a settle window ending) gets a timer."""
+        for t in self._containers_of(service):
             if (
                 t.info.state == "running"
                 and not t.info.has_healthcheck
                 and t.started_mono is not None
                 and t.failure is None
-                and t.info.service not in self.probes
+                and service not in self.probes
                 and now - t.started_mono < self.settle
             ):
-                out.append(t.started_mono + self.settle)
-        return out
+                self.agenda.at(t.started_mono + self.settle, service)
 
     def _outcome(self) -> str | None:
-        if any(v.readiness == Readiness.FAILED for v in self.verdicts.values()):
+        if self.agenda.failed:
             return "failed"
-        if all(v.readiness == Readiness.READY for v in self.verdicts.values()):
+        if self.agenda.all_ready():
             return "ready"
         return None
 
@@ -411,8 +447,8 @@ class Waiter:
     def _refresh(self) -> None:
         """One final inspect per container, so the result carries what events do not: published
         ports (bound at start) and the engine's start time."""
-        for t in self.tracked.values():
-            if t.info.state == "removed":
+        for cid, t in self.tracked.items():
+            if t.info.state == "removed" or cid in self.refreshed:
                 continue
             try:
                 fresh = container_from_inspect(self.api.inspect_container(t.info.id))
