@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 # the pool so that a very wide stack does not open hundreds of connections at once.
 DEFAULT_START_CONCURRENCY = 64
 
+# The depends_on conditions: a service's "view" for its dependents is which of these it meets.
+CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
 
 def start_concurrency(environ: Mapping[str, str] | None = None) -> int:
     """The start pool's size: ``COMPOSE_PARALLEL_LIMIT`` when set to a positive number, else 64."""
@@ -131,3 +134,18 @@ class Agenda:
 
 
 _UNSET = object()
+
+
+def settle_ends(containers: Iterable[Tracked], now: float, settle: float, probed: bool) -> list[float]:
+    """When the settle windows of a service's containers end (a verdict that changes without an
+    event): containers running without healthcheck or probe, started less than ``settle`` ago."""
+    return [
+        t.started_mono + settle
+        for t in containers
+        if t.info.state == "running"
+        and not t.info.has_healthcheck
+        and t.started_mono is not None
+        and t.failure is None
+        and not probed
+        and now - t.started_mono < settle
+    ]

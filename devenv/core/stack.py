@@ -255,6 +255,7 @@ def up(
             settle=stack.profile.readiness.settle,
             probes=dict(stack.profile.probes),
             logs_tail=stack.logs_tail,
+            fast_checks=[s for s in targets if stack.profile.readiness.fast_checks_for(s)],
         )
         result = waiter.run(stream, t0)
     finally:

@@ -27,7 +27,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from devenv.core.compose.model import ComposeModel, ServiceSpec
 from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, container_from_inspect
 from devenv.core.events import Emit, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
+from devenv.core.fastcheck import FastChecks, worth_checking
 from devenv.core.health import (
     Tracked,
     aggregate,
@@ -48,7 +49,7 @@ from devenv.core.health import (
 )
 from devenv.core.models import ContainerInfo, Failure, Health, Readiness, ServiceStatus, UpResult
 from devenv.core.ports import parse_port_conflict
-from devenv.core.schedule import Agenda, TrackedIndex, start_concurrency
+from devenv.core.schedule import CONDITIONS, Agenda, TrackedIndex, settle_ends, start_concurrency
 from devenv.core.secrets import Masker
 
 if TYPE_CHECKING:
@@ -98,9 +99,6 @@ class EventStream:
             self._stream.close()
 
 
-_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
-
-
 # ------------------------------------------------------------------------------- tracked state
 @dataclass
 class ServiceVerdict:
@@ -131,6 +129,7 @@ class Waiter:
     settle: float = 1.5
     probes: Mapping[str, Probe] = field(default_factory=dict)
     logs_tail: Callable[[str, int], list[str]] | None = None
+    fast_checks: Collection[str] = ()  # services allowed fast checks (devenv.core.fastcheck)
 
     @cached_property
     def mask(self) -> Masker:
@@ -151,10 +150,13 @@ class Waiter:
         self._pool = ThreadPoolExecutor(max_workers=start_concurrency(), thread_name_prefix="devenv-start")
         self._checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="devenv-probe")
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.fast: FastChecks | None = None
 
     # -- public -------------------------------------------------------------------------------
     def run(self, stream: EventStream, t0: float | None = None) -> UpResult:
         self.queue = stream.queue
+        checked = worth_checking(self.model.services, self.targets, self.fast_checks)
+        self.fast = FastChecks(self.api, checked, self.queue.put) if checked else None
         self.t0 = time.monotonic() if t0 is None else t0
         deadline = time.monotonic() + self.timeout
         stream.drain()  # events of the create step (e.g. old containers being replaced)
@@ -189,6 +191,8 @@ class Waiter:
             self._stop.set()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._checks.shutdown(wait=False, cancel_futures=True)
+            if self.fast is not None:
+                self.fast.close()
 
     # -- setup ----------------------------------------------------------------------------------
     def _initial_inspect(self) -> None:
@@ -213,6 +217,8 @@ class Waiter:
                 # health_status events fire only on a change: an already-unhealthy container sends none.
                 t.failure = "is unhealthy"
             self.tracked[info.id] = t
+            if self.fast is not None:
+                self.fast.follow(t)
 
     # -- event handling -------------------------------------------------------------------------
     def _handle(self, kind: str, payload: Any) -> None:
@@ -237,6 +243,12 @@ class Waiter:
             st.running = False
             st.ok = st.ok or ok
             st.last_error = "" if ok else self.mask(detail)
+        elif kind == "fastcheck":
+            cid, token, _detail = payload
+            t = self.tracked.get(cid)
+            if t is not None and t.started_mono == token and t.info.health == Health.STARTING and not t.failure:
+                t.fast_ready = True
+                self.agenda.touch(t.info.service)
         elif kind == "stream_error":
             from devenv.core.engine.client import unavailable
 
@@ -258,6 +270,8 @@ class Waiter:
             return
         apply_event(t, action, attrs, time.monotonic())
         self.agenda.touch(t.info.service)
+        if self.fast is not None:
+            self.fast.follow(t)
 
     def _start_failure(self, t: Tracked, error: BaseException) -> str:
         text = getattr(error, "explanation", None) or str(error)
@@ -333,11 +347,13 @@ class Waiter:
             v = self._verdict(service, now)
             self.verdicts[service] = v
             self.agenda.record(service, v.readiness)
-            self.agenda.view_changed(service, self._dependents_view(service))
+            # What dependents read: which depends_on conditions it meets now.
+            self.agenda.view_changed(service, tuple(self._condition_met(service, c, now) for c in CONDITIONS))
             if v.readiness == Readiness.PENDING and not v.blocked_on:
                 self._start_service(service)
-            elif v.readiness == Readiness.WAITING:
-                self._arm_timers(service, now)
+            elif v.readiness == Readiness.WAITING:  # a settle window ends without an event: a timer
+                for when in settle_ends(self._containers_of(service), now, self.settle, service in self.probes):
+                    self.agenda.at(when, service)
             status = self._status(service, v)
             key = (v.readiness, status.state, status.health, v.note, v.reason)
             if self.last_emitted.get(service) != key:
@@ -378,24 +394,6 @@ class Waiter:
             self.queue.put(("probe", (service, ok, detail)))
 
         self._checks.submit(attempt)
-
-    def _dependents_view(self, service: str) -> tuple[bool, ...]:
-        """Which ``depends_on`` conditions ``service`` meets now: what its dependents' verdicts read."""
-        now = time.monotonic()
-        return tuple(self._condition_met(service, c, now) for c in _CONDITIONS)
-
-    def _arm_timers(self, service: str, now: float) -> None:
-        """A verdict that can change without an event (a settle window ending) gets a timer."""
-        for t in self._containers_of(service):
-            if (
-                t.info.state == "running"
-                and not t.info.has_healthcheck
-                and t.started_mono is not None
-                and t.failure is None
-                and service not in self.probes
-                and now - t.started_mono < self.settle
-            ):
-                self.agenda.at(t.started_mono + self.settle, service)
 
     def _outcome(self) -> str | None:
         if self.agenda.failed:
