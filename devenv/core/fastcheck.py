@@ -9,7 +9,7 @@ finishes on Docker's own ``healthy`` (so ``devenv status`` and ``docker inspect`
 
 - Which check: :func:`devenv.core.healthtests.recognise`. A recognisable TCP/HTTP/``pg_isready``/
   ``mysqladmin ping`` test runs from the host (no process spawned in the container) against the
-  published port, else the container's IP; anything else runs the test itself in the container
+  container's IP (else its published port); anything else runs the test itself in the container
   (same command, ``CMD``/``CMD-SHELL`` semantics, same timeout). ``NONE``: never checked.
 - Cost (2 cores are shared with the engine and the services starting): one check in flight per
   container, a small worker pool, host checks every 0.1 s and exec checks every 0.25 s, and only
@@ -90,24 +90,30 @@ def plan_for(doc: Mapping[str, Any], *, host_probes: bool) -> Plan:
     timeout = (hc.get("Timeout") or 30_000_000_000) / 1e9
     if not test.from_host:
         return Plan(test, timeout=timeout)
-    host, port = _address(doc, test.port) if host_probes else (None, 0)
+    host, port = _address(doc, test.port, test.kind) if host_probes else (None, 0)
     if host is None:  # unreachable from here: run the test itself
         return Plan(HealthTest("exec", argv=test.argv), timeout=timeout)
     return Plan(test, host=host, port=port, timeout=min(timeout, HOST_TIMEOUT_CAP))
 
 
-def _address(doc: Mapping[str, Any], port: int) -> tuple[str | None, int]:
-    """Where the host reaches ``port`` of the container: its published port, else its IP."""
+def _address(doc: Mapping[str, Any], port: int, kind: str) -> tuple[str | None, int]:
+    """Where the host reaches ``port`` of the container: its IP, else its published port.
+
+    The container IP comes first: a published port goes through Docker's userland proxy, which
+    accepts a connection even while nothing listens behind it (a bare TCP connect would pass).
+    """
     settings = doc.get("NetworkSettings") or {}
-    for binding in (settings.get("Ports") or {}).get(f"{port}/tcp") or []:
-        if binding.get("HostIp") in ("", "0.0.0.0", "127.0.0.1", "::") and binding.get("HostPort"):
-            return "127.0.0.1", int(binding["HostPort"])
     if (doc.get("HostConfig") or {}).get("NetworkMode") == "host":
         return "127.0.0.1", port
     for net in (settings.get("Networks") or {}).values():
         if (net or {}).get("IPAddress"):
             return str(net["IPAddress"]), port
-    return (str(settings["IPAddress"]), port) if settings.get("IPAddress") else (None, 0)
+    if settings.get("IPAddress"):
+        return str(settings["IPAddress"]), port
+    for binding in (settings.get("Ports") or {}).get(f"{port}/tcp") or []:
+        if kind != "tcp" and binding.get("HostIp") in ("", "0.0.0.0", "127.0.0.1", "::") and binding.get("HostPort"):
+            return "127.0.0.1", int(binding["HostPort"])
+    return None, 0
 
 
 # ---------------------------------------------------------------------------------- one attempt

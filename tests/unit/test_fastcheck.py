@@ -125,7 +125,7 @@ def test_cmd_shell_uses_the_containers_shell_and_none_is_never_checked() -> None
         assert recognise(test).kind == "none"
 
 
-def test_plan_prefers_the_published_port_then_the_container_ip_and_falls_back_to_exec() -> None:
+def test_plan_prefers_the_container_ip_then_the_published_port_and_falls_back_to_exec() -> None:
     hc = {"Test": ["CMD-SHELL", "curl -f http://localhost:8000/health"], "Timeout": 3_000_000_000}
     doc: dict[str, Any] = {
         "Config": {"Healthcheck": hc},
@@ -135,13 +135,14 @@ def test_plan_prefers_the_published_port_then_the_container_ip_and_falls_back_to
         },
     }
     plan = plan_for(doc, host_probes=True)
-    assert (plan.host, plan.port, plan.timeout) == ("127.0.0.1", 18000, 2.0)  # capped for host checks
-    doc["NetworkSettings"]["Ports"] = {}
-    assert (plan_for(doc, host_probes=True).host, plan_for(doc, host_probes=True).port) == ("172.18.0.5", 8000)
+    assert (plan.host, plan.port, plan.timeout) == ("172.18.0.5", 8000, 2.0)  # capped for host checks
     remote = plan_for(doc, host_probes=False)  # a remote engine: container IPs are not reachable
     assert remote.test.kind == "exec" and remote.test.argv == ("/bin/sh", "-c", hc["Test"][1])
     assert remote.timeout == 3.0
     doc["NetworkSettings"]["Networks"] = {"none": {"IPAddress": ""}}
+    assert (plan_for(doc, host_probes=True).host, plan_for(doc, host_probes=True).port) == ("127.0.0.1", 18000)
+    # Docker's proxy accepts connections on a published port while nothing listens: no bare TCP there.
+    doc["Config"]["Healthcheck"]["Test"] = ["CMD", "nc", "-z", "localhost", "8000"]
     assert plan_for(doc, host_probes=True).test.kind == "exec"
 
 
