@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def timed(cmd: list[str], cwd: Path) -> float:
 
 def bench(name: str, rounds: int, tmp: Path) -> dict[str, Any]:
     make, with_off = SCENARIOS[name]
-    project = f"dvbench{name}"
+    project = f"dvbench{name}{os.getpid() % 10000}"  # a fresh name: a crashed run's network cannot block it
     folder = tmp / project
     folder.mkdir()
     (folder / "compose.yml").write_text(make())
@@ -107,7 +108,9 @@ def bench(name: str, rounds: int, tmp: Path) -> dict[str, Any]:
             order = names[r % len(names) :] + names[: r % len(names)]
             for v in order:
                 times[v].append(variants[v]())
-                subprocess.run(down, capture_output=True, check=True)
+                done = subprocess.run(down, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"down failed: {done.stderr[-2000:]}")
             line = "  ".join(f"{v} {times[v][-1]:.2f}s" for v in names)
             print(f"  {name} round {r + 1}: {line}", file=sys.stderr, flush=True)
     finally:
