@@ -23,6 +23,7 @@ from devenv.config.model import (
     Project,
     Readiness,
     SeedConfig,
+    ServiceReadiness,
 )
 from devenv.config.validation import seconds_problem
 
@@ -39,6 +40,7 @@ __all__ = [
     "Project",
     "Readiness",
     "SeedConfig",
+    "ServiceReadiness",
     "find_project_root",
     "load_project",
     "normalize_project_name",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.config.common import (
@@ -75,12 +75,27 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class ServiceReadiness:
+    """``[readiness.services.<service>]``: settings for one service (unset: the profile's)."""
+
+    fast_checks: bool | None = None
+
+
+@dataclass(frozen=True)
 class Readiness:
     """``[readiness]``: ``timeout`` is the default for ``devenv up --timeout``; a service with no
-    healthcheck and no probe is ready once it has run ``settle`` seconds without exiting."""
+    healthcheck and no probe is ready once it has run ``settle`` seconds without exiting;
+    ``fast_checks``: while a service's health is ``starting``, devenv checks it itself at a short
+    cadence so that dependents start as soon as it passes (``devenv.core.fastcheck``)."""
 
     timeout: float = 120.0
     settle: float = 1.5
+    fast_checks: bool = True
+    services: Mapping[str, ServiceReadiness] = field(default_factory=dict)
+
+    def fast_checks_for(self, service: str) -> bool:
+        own = self.services.get(service)
+        return self.fast_checks if own is None or own.fast_checks is None else own.fast_checks
 
 
 @dataclass(frozen=True)

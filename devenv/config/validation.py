@@ -36,6 +36,7 @@ from devenv.config.model import (
     MIGRATION_MODES,
     MIGRATION_TOOLS,
     Probe,
+    ServiceReadiness,
 )
 from devenv.errors import ConfigError
 
@@ -65,7 +66,10 @@ _PROFILE_KEYS = (
 )
 
 
-_READINESS_KEYS = ("timeout", "settle")
+_READINESS_KEYS = ("timeout", "settle", "fast_checks", "services")
+
+
+_READINESS_SERVICE_KEYS = ("fast_checks",)
 
 
 _PROBE_KEYS = ("tcp", "http", "cmd", "interval", "timeout")
@@ -278,10 +282,18 @@ def _readiness_fields(table: _Table | None) -> dict[str, Any]:
         return {}
     table.check_keys(_READINESS_KEYS)
     fields: dict[str, Any] = {}
-    for name in _READINESS_KEYS:
+    for name in ("timeout", "settle"):
         value = table.positive_number(name)
         if value is not None:
             fields[name] = value
+    if table.boolean("fast_checks") is not None:
+        fields["fast_checks"] = table.boolean("fast_checks")
+    services = table.subtable("services")
+    if services is not None:
+        fields["services"] = {}
+        for service, sub in services.subtables():
+            sub.check_keys(_READINESS_SERVICE_KEYS)
+            fields["services"][service] = ServiceReadiness(fast_checks=sub.boolean("fast_checks"))
     return fields
 
 
@@ -418,9 +430,12 @@ class _Settings:
         return _Settings({}, {}, {}, {}, {})
 
     def merged(self, override: _Settings) -> _Settings:
-        """Key by key, ``override`` wins; probes are replaced per service."""
+        """Key by key, ``override`` wins; probes and readiness.services are replaced per service."""
+        readiness = {**self.readiness, **override.readiness}
+        if "services" in self.readiness and "services" in override.readiness:
+            readiness["services"] = {**self.readiness["services"], **override.readiness["services"]}
         return _Settings(
-            readiness={**self.readiness, **override.readiness},
+            readiness=readiness,
             probes={**self.probes, **override.probes},
             database={**self.database, **override.database},
             migrations={**self.migrations, **override.migrations},

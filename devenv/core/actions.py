@@ -1,7 +1,7 @@
 """Per-service actions: start, stop, restart, recreate and rebuild one or more services.
 
 Every action that leaves services running is health-gated exactly like ``up``: the Engine's
-``/events`` for the project are subscribed first (:class:`~devenv.core.waiter.EventStream`), then
+``/events`` for the project are subscribed first (:class:`~devenv.core.eventstream.EventStream`), then
 the action happens, then the same :class:`~devenv.core.waiter.Waiter` (``Stack.waiter``) starts
 what has to start and follows the targets. So the verdicts, the progress events and the
 diagnostics of a failure (reason, state, last healthcheck output, last log lines, the dependency
@@ -51,8 +51,8 @@ from devenv.core.models import Failure, ServiceStatus, UpResult
 from devenv.errors import DevenvError
 
 if TYPE_CHECKING:
+    from devenv.core.eventstream import EventStream
     from devenv.core.stack import Stack
-    from devenv.core.waiter import EventStream
 
 # After a stop call returned, how long its ``stop`` event may take to arrive on the event stream
 # (it was sent before the call returned; this only bounds a lost event).
@@ -274,7 +274,7 @@ def _model(stack: Stack, requested: Sequence[str]) -> ComposeModel:
 
 
 def _subscribe(stack: Stack) -> EventStream:
-    from devenv.core.waiter import EventStream
+    from devenv.core.eventstream import EventStream
 
     return EventStream(stack.api, stack.name)
 

@@ -17,6 +17,8 @@ Verdicts:
   its restart policy retries it (below; plain ``docker compose up --wait`` calls a crash-looping
   service without healthcheck healthy; we do not);
 - a probe (``[probes.<service>]``), when configured, must pass as well (the waiter runs it);
+- ``service_healthy`` for dependents also holds once a fast check passed while the health is
+  ``starting`` (:mod:`devenv.core.fastcheck`); the service's own verdict still waits for Docker;
 - exit 0 with restart policy "no"/"on-failure": "completed" (a one-shot such as ``migrate``);
 - non-zero exit under "no": failed;
 - restart policies (:func:`on_die`): under "on-failure:N" a non-zero exit the engine restarts is a
@@ -102,6 +104,7 @@ class Tracked:
     oom: bool = False
     quick_exits: int = 0  # exits in a row after runs shorter than QUICK_RUN (crash-loop rule)
     retry: str = ""  # the last exit the restart policy retries, while it is being retried
+    fast_ready: bool = False  # passed a fast check in this start (devenv.core.fastcheck)
 
 
 def uninspectable(cid: str, attrs: Mapping[str, Any], error: str) -> Tracked:
@@ -182,6 +185,8 @@ def apply_event(t: Tracked, action: str, attrs: Mapping[str, Any], now: float) -
     ``now`` is the monotonic time the event was handled (the start time of a ``start``).
     """
     info = t.info
+    if action in ("start", "die"):
+        t.fast_ready = False
     if action == "start":
         # A start devenv asked for resets the engine's restart count (and its back-off); any other
         # start of a stopped container is the restart policy at work.
@@ -239,7 +244,11 @@ def container_readiness(t: Tracked, now: float, *, settle: float, probed: bool) 
                 return Readiness.READY, "healthy", ""
             if info.health == Health.UNHEALTHY:
                 return Readiness.FAILED, "", "is unhealthy"
-            return Readiness.WAITING, "", "health: starting" + again
+            return (
+                Readiness.WAITING,
+                "",
+                "health: starting" + again + (" (ready for dependents: fast check)" * t.fast_ready),
+            )
         started = t.started_mono if t.started_mono is not None else now
         # A configured probe is stronger evidence than the settle window: it gates instead.
         if probed or now - started >= settle:
@@ -265,7 +274,9 @@ def condition_met(containers: Iterable[Tracked], condition: str) -> bool:
             return False
         info = t.info
         if condition == "service_healthy":
-            ok = info.health == Health.HEALTHY if info.has_healthcheck else info.state == "running"
+            # A fast check pass (the service's own test, or its host-side equivalent) counts too.
+            fast = t.fast_ready and info.state == "running" and info.health == Health.STARTING
+            ok = info.health == Health.HEALTHY or fast if info.has_healthcheck else info.state == "running"
         elif condition == "service_completed_successfully":
             ok = info.state == "exited" and info.exit_code == 0
         else:  # service_started: started once is enough (Compose does not wait for more)

@@ -275,6 +275,7 @@ class Stack:
             probes=dict(self.profile.probes),
             logs_tail=self.logs_tail,
             cancel=cancel,
+            fast_checks=[s for s in targets if self.profile.readiness.fast_checks_for(s)],
         )
 
     def logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
@@ -333,7 +334,7 @@ def up(
         requested, build=build, force_recreate=force_recreate, no_deps=no_deps, stop_timeout=stop_timeout
     )
     try:
-        from devenv.core.waiter import EventStream  # imports docker-py: overlapped with both
+        from devenv.core.eventstream import EventStream  # imports docker-py: overlapped with both
 
         if config is not None:
             stack.__dict__["model"] = ComposeModel.from_json(config.json())

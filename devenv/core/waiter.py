@@ -16,6 +16,9 @@ How a wait works (``Waiter.run``):
 4. Every state change then comes from the event stream (start, die, health_status, destroy, oom).
    The only timers are the overall deadline, the "settle" window for services without a
    healthcheck, and probe retry intervals; they bound ``queue.get(timeout=...)``, nothing sleeps.
+5. The work per event is O(1) in the size of the stack: an event marks its service for a new
+   verdict, and a service whose ``depends_on`` view changed marks its dependents
+   (:mod:`devenv.core.schedule`); nothing re-judges every service on every event.
 
 The verdicts themselves (what healthy, completed or a restart loop means) are the rules of
 :mod:`devenv.core.health`, shared with ``devenv status`` and any long-lived follower.
@@ -27,7 +30,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -36,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 from devenv.core.compose.model import ComposeModel, Hook, ServiceSpec
 from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, container_from_inspect
 from devenv.core.events import Emit, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
+from devenv.core.eventstream import EventStream as EventStream
+from devenv.core.fastcheck import FastChecks, worth_checking
 from devenv.core.health import (
     LOOP_EXITS,
     Tracked,
@@ -50,6 +55,7 @@ from devenv.core.health import (
 )
 from devenv.core.models import ContainerInfo, Failure, Health, Readiness, ServiceStatus, UpResult
 from devenv.core.ports import parse_port_conflict
+from devenv.core.schedule import CONDITIONS, Agenda, TrackedIndex, settle_ends, start_concurrency
 from devenv.core.secrets import Masker
 
 if TYPE_CHECKING:
@@ -57,47 +63,6 @@ if TYPE_CHECKING:
 
     from devenv.config import Probe
     from devenv.core.cancel import CancelToken
-
-
-# --------------------------------------------------------------------------------- event stream
-class EventStream:
-    """The Engine's ``/events`` for one project, read by a daemon thread into a queue.
-
-    Open it before the initial inspect and before any container is started. Each queued item is ``("event", dict)``, or
-    ``("stream_error", exc)`` if the connection breaks. Other producers (start calls, probes)
-    share the same queue, so the waiter has one place to block on.
-    """
-
-    def __init__(self, api: docker.APIClient, project: str) -> None:
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._closing = threading.Event()
-        self._stream = api.events(decode=True, filters={"type": "container", "label": f"{PROJECT_LABEL}={project}"})
-        self._thread = threading.Thread(target=self._read, name="devenv-events", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            for event in self._stream:
-                self.queue.put(("event", event))
-        except Exception as exc:
-            if not self._closing.is_set():
-                self.queue.put(("stream_error", exc))
-            return
-        if not self._closing.is_set():
-            self.queue.put(("stream_error", ConnectionError("the Docker event stream ended")))
-
-    def drain(self) -> list[tuple[str, Any]]:
-        items = []
-        while True:
-            try:
-                items.append(self.queue.get_nowait())
-            except queue.Empty:
-                return items
-
-    def close(self) -> None:
-        self._closing.set()
-        with contextlib.suppress(Exception):
-            self._stream.close()
 
 
 # ------------------------------------------------------------------------------- tracked state
@@ -131,6 +96,7 @@ class Waiter:
     probes: Mapping[str, Probe] = field(default_factory=dict)
     logs_tail: Callable[[str, int], list[str]] | None = None
     cancel: CancelToken | None = None  # cancel() from any thread: outcome "interrupted", as Ctrl-C
+    fast_checks: Collection[str] = ()  # services allowed fast checks (devenv.core.fastcheck)
 
     @cached_property
     def mask(self) -> Masker:
@@ -138,7 +104,9 @@ class Waiter:
         return Masker.from_config(self.model.raw)
 
     def __post_init__(self) -> None:
-        self.tracked: dict[str, Tracked] = {}
+        self.tracked: TrackedIndex = TrackedIndex()
+        self.agenda = Agenda(self.model.services, self.targets)
+        self.refreshed: set[str] = set()  # containers inspected after devenv started them
         self.verdicts: dict[str, ServiceVerdict] = {}
         self.last_emitted: dict[str, tuple[Any, ...]] = {}
         self.probe_state: dict[str, ProbeState] = {s: ProbeState() for s in self.probes if s in self.targets}
@@ -146,12 +114,18 @@ class Waiter:
         self.hooks_running: set[str] = set()  # containers whose post_start hooks have not finished
         self.hook_output: dict[str, tuple[str, ...]] = {}  # service -> output of its failed hook
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="devenv-start")
+        # Every container whose dependencies hold is started at once (bounded as Compose bounds
+        # it); probes get a pool of their own, so a probe's retry wait never delays a start.
+        self._pool = ThreadPoolExecutor(max_workers=start_concurrency(), thread_name_prefix="devenv-start")
+        self._checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="devenv-probe")
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.fast: FastChecks | None = None
 
     # -- public -------------------------------------------------------------------------------
     def run(self, stream: EventStream, t0: float | None = None) -> UpResult:
         self.queue = stream.queue
+        checked = worth_checking(self.model.services, self.targets, self.fast_checks)
+        self.fast = FastChecks(self.api, checked, self.queue.put) if checked else None
         self.t0 = time.monotonic() if t0 is None else t0
         deadline = time.monotonic() + self.timeout
         stream.drain()  # events of the create step (e.g. old containers being replaced)
@@ -167,10 +141,11 @@ class Waiter:
                 now = time.monotonic()
                 if now >= deadline:
                     return self._finish("timeout")
-                wake = min([deadline, *self._timers(now)])
+                wake = min(t for t in (deadline, self.agenda.next_wake()) if t is not None)
                 try:
                     kind, payload = self.queue.get(timeout=max(0.0, wake - now))
                 except queue.Empty:
+                    self.agenda.expire(time.monotonic())
                     continue
                 self._handle(kind, payload)
                 # Handle whatever else is already queued before re-evaluating.
@@ -180,6 +155,7 @@ class Waiter:
                     except queue.Empty:
                         break
                     self._handle(kind, payload)
+                self.agenda.expire(time.monotonic())
         except KeyboardInterrupt:
             return self._finish("interrupted")
         finally:
@@ -187,6 +163,9 @@ class Waiter:
                 unhook()
             self._stop.set()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self._checks.shutdown(wait=False, cancel_futures=True)
+            if self.fast is not None:
+                self.fast.close()
 
     # -- setup ----------------------------------------------------------------------------------
     def _initial_inspect(self) -> None:
@@ -214,25 +193,37 @@ class Waiter:
                 # health_status events fire only on a change: an already-unhealthy container sends none.
                 t.failure = "is unhealthy"
             self.tracked[info.id] = t
+            if self.fast is not None:
+                self.fast.follow(t)
 
     # -- event handling -------------------------------------------------------------------------
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "event":
             self._on_event(payload)
         elif kind == "started":
-            cid, error = payload
+            cid, error, fresh = payload
             t = self.tracked.get(cid)
-            if t and error is not None:
+            if t is None:
+                return
+            self.agenda.touch(t.info.service)
+            if error is not None:
                 t.failure = self._start_failure(t, error)
+            elif fresh is not None:
+                # Published ports are bound and StartedAt is set once the start returned.
+                t.info = replace(t.info, ports=fresh.ports, started_at=fresh.started_at)
+                self.refreshed.add(cid)
         elif kind == "hooked":
             cid, hook_failure = payload
             self.hooks_running.discard(cid)
             t = self.tracked.get(cid)
+            if t is not None:
+                self.agenda.touch(t.info.service)
             if t and hook_failure is not None:
                 t.failure = t.failure or self.mask(hook_failure.reason())
                 self.hook_output[t.info.service] = hook_failure.output
         elif kind == "probe":
             service, ok, detail = payload
+            self.agenda.touch(service)
             st = self.probe_state.setdefault(service, ProbeState())
             st.running = False
             st.ok = st.ok or ok
@@ -241,6 +232,12 @@ class Waiter:
             from devenv.core.cancel import Cancelled
 
             raise Cancelled()
+        elif kind == "fastcheck":
+            cid, token, _detail = payload
+            t = self.tracked.get(cid)
+            if t is not None and t.started_mono == token and t.info.health == Health.STARTING and not t.failure:
+                t.fast_ready = True
+                self.agenda.touch(t.info.service)
         elif kind == "stream_error":
             from devenv.core.engine.client import unavailable
 
@@ -259,11 +256,17 @@ class Waiter:
                     if "No such container" in str(exc):
                         return  # removed at once: its destroy event follows, nothing to follow
                     # Not silently untracked: the service fails, naming the container and why.
-                    self.tracked[cid] = uninspectable(cid, attrs, self.mask(str(getattr(exc, "explanation", exc))))
+                    lost = uninspectable(cid, attrs, self.mask(str(getattr(exc, "explanation", exc))))
+                    self.tracked[cid] = lost
+                    self.agenda.touch(lost.info.service)
                     return
                 self.tracked[cid] = Tracked(info=info, needs_start=info.state != "running")
+                self.agenda.touch(info.service)
             return
         apply_event(t, action, attrs, time.monotonic())
+        self.agenda.touch(t.info.service)
+        if self.fast is not None:
+            self.fast.follow(t)
 
     def _start_failure(self, t: Tracked, error: BaseException) -> str:
         text = getattr(error, "explanation", None) or str(error)
@@ -279,7 +282,7 @@ class Waiter:
 
     # -- verdicts -------------------------------------------------------------------------------
     def _containers_of(self, service: str) -> list[Tracked]:
-        return [t for t in self.tracked.values() if t.info.service == service and t.info.state != "removed"]
+        return [t for t in self.tracked.of(service) if t.info.state != "removed"]
 
     def _container_ready(self, t: Tracked, now: float) -> tuple[Readiness, str, str]:
         if t.info.id in self.hooks_running and not t.failure:
@@ -338,13 +341,20 @@ class Waiter:
         return condition_met(containers, condition)
 
     def _evaluate(self) -> None:
+        """Judge the services whose verdict may have changed (see :class:`Agenda`), no others."""
         now = time.monotonic()
         elapsed = now - self.t0
-        for service in self.targets:
+        for service in self.agenda.take():
             v = self._verdict(service, now)
             self.verdicts[service] = v
+            self.agenda.record(service, v.readiness)
+            # What dependents read: which depends_on conditions it meets now.
+            self.agenda.view_changed(service, tuple(self._condition_met(service, c, now) for c in CONDITIONS))
             if v.readiness == Readiness.PENDING and not v.blocked_on:
                 self._start_service(service)
+            elif v.readiness == Readiness.WAITING:  # a settle window ends without an event: a timer
+                for when in settle_ends(self._containers_of(service), now, self.settle, service in self.probes):
+                    self.agenda.at(when, service)
             status = self._status(service, v)
             key = (v.readiness, status.state, status.health, v.note, v.reason)
             if self.last_emitted.get(service) != key:
@@ -366,10 +376,13 @@ class Waiter:
         try:
             self.api.start(cid)
         except Exception as exc:
-            self.queue.put(("started", (cid, exc)))
+            self.queue.put(("started", (cid, exc, None)))
             self.queue.put(("hooked", (cid, None)))
             return
-        self.queue.put(("started", (cid, None)))
+        fresh = None
+        with contextlib.suppress(Exception):  # gone already: the events tell the rest
+            fresh = container_from_inspect(self.api.inspect_container(cid))
+        self.queue.put(("started", (cid, None, fresh)))
         if hooks:
             from devenv.core.hooks import run_hooks
 
@@ -389,27 +402,12 @@ class Waiter:
                 self._stop.wait(probe.interval)
             self.queue.put(("probe", (service, ok, detail)))
 
-        self._pool.submit(attempt)
-
-    def _timers(self, now: float) -> list[float]:
-        """Monotonic times at which a verdict can change without an event (settle windows)."""
-        out = []
-        for t in self.tracked.values():
-            if (
-                t.info.state == "running"
-                and not t.info.has_healthcheck
-                and t.started_mono is not None
-                and t.failure is None
-                and t.info.service not in self.probes
-                and now - t.started_mono < self.settle
-            ):
-                out.append(t.started_mono + self.settle)
-        return out
+        self._checks.submit(attempt)
 
     def _outcome(self) -> str | None:
-        if any(v.readiness == Readiness.FAILED for v in self.verdicts.values()):
+        if self.agenda.failed:
             return "failed"
-        if all(v.readiness == Readiness.READY for v in self.verdicts.values()):
+        if self.agenda.all_ready():
             return "ready"
         return None
 
@@ -456,8 +454,8 @@ class Waiter:
     def _refresh(self) -> None:
         """One final inspect per container, so the result carries what events do not: published
         ports (bound at start) and the engine's start time."""
-        for t in self.tracked.values():
-            if t.info.state == "removed":
+        for cid, t in self.tracked.items():
+            if t.info.state == "removed" or cid in self.refreshed:
                 continue
             try:
                 fresh = container_from_inspect(self.api.inspect_container(t.info.id))

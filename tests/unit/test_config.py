@@ -1387,3 +1387,38 @@ def test_fuzz_normalize_project_name(name: str) -> None:
         return
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", normalized)
     assert normalize_project_name(normalized) == normalized
+
+
+def test_fast_checks_default_on_and_opt_out_per_profile_and_service(proj: Path) -> None:
+    write(
+        proj,
+        "devenv.toml",
+        "[readiness]\nfast_checks = true\n[readiness.services.db]\nfast_checks = false\n"
+        "[readiness.services.cache]\nfast_checks = false\n",
+    )
+    ci_toml = "[readiness]\nfast_checks = false\n[readiness.services.cache]\nfast_checks = true\n"
+    write(proj, "profiles/ci.toml", ci_toml)
+    profiles = load(proj).profiles
+    default, ci = profiles["default"].readiness, profiles["ci"].readiness
+    assert Readiness().fast_checks is True
+    assert (default.fast_checks_for("api"), default.fast_checks_for("db"), default.fast_checks_for("cache")) == (
+        True,
+        False,
+        False,
+    )
+    # The profile turns them off, keeps the project's db opt-out and turns cache back on.
+    assert (ci.fast_checks_for("api"), ci.fast_checks_for("db"), ci.fast_checks_for("cache")) == (False, False, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ("[readiness]\nfast_checks = 1\n", "readiness.fast_checks", "a boolean"),
+        ("[readiness.services.db]\nfast_check = false\n", "readiness.services.db.fast_check", "did you mean"),
+    ],
+)
+def test_fast_checks_errors(proj: Path, text: str, key: str, fragment: str) -> None:
+    write(proj, "devenv.toml", text)
+    err = config_error(proj)
+    assert err.key == key
+    assert fragment in err.message.lower()
