@@ -119,11 +119,17 @@ def test_on_failure_retries_and_a_single_crash_are_ready_in_both(stack: Any) -> 
     res = st.devenv("up", "--timeout", "120")
     assert res.returncode == 0, res.dump()
     assert "being retried (restart 1 of 3)" in res.stderr, res.dump()
+    assert exec_cat(st, st.name, "flaky", "/tmp/n") == "3"
+    assert exec_cat(st, st.name, "once", "/tmp/n") == "2"
     project, comp = compose_up(st)
-    assert comp.returncode == 0, comp.stderr
-    for p in (st.name, project):
-        assert exec_cat(st, p, "flaky", "/tmp/n") == "3", p
-        assert exec_cat(st, p, "once", "/tmp/n") == "2", p
+    # Compose's --wait polls: usually it sees flaky healthy after its retries, but when its poll
+    # lands on the health state of an attempt being restarted it reports "flaky-1 is unhealthy"
+    # (seen here under load). devenv follows the events and is not fooled either way.
+    if comp.returncode != 0:
+        assert "flaky-1 is unhealthy" in comp.stderr, comp.stderr
+    else:
+        assert exec_cat(st, project, "flaky", "/tmp/n") == "3"
+        assert exec_cat(st, project, "once", "/tmp/n") == "2"
 
 
 def test_on_failure_retries_used_up_fail(stack: Any) -> None:
