@@ -1,0 +1,1 @@
+"""The Textual TUI (``devenv`` with no arguments). Importing this package does not import Textual."""

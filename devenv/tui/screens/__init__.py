@@ -1,0 +1,1 @@
+"""Modal and full screens of the TUI (confirmation, help, profiles, prompts)."""
