@@ -60,6 +60,14 @@ class ActionsMixin:
         self._token = None
         self._step = ""
 
+    def acting_on(self) -> set[str]:
+        """Services the running action acts on (all when it names none): their exits are not crashes."""
+        app: Any = self
+        if self._busy is None:
+            return set()
+        named = self._busy.split(" ", 1)[1:]
+        return set(named) if named and self._busy.split(" ")[0] != "down" else set(app.table.statuses)
+
     def busy_label(self) -> str | None:
         if self._busy is None:
             return None

@@ -35,7 +35,7 @@ from devenv.core.events import (
 from devenv.errors import DevenvError
 from devenv.tui.actions import ActionsMixin
 from devenv.tui.core import TuiCore, drain, load_core
-from devenv.tui.settings import KEY_HELP, Settings, load_settings
+from devenv.tui.settings import FOOTER, KEY_HELP, Settings, load_settings
 from devenv.tui.views import TABS, ViewsMixin
 from devenv.tui.widgets.config_panel import ConfigPanel
 from devenv.tui.widgets.details import DetailsPanel, describe
@@ -50,7 +50,6 @@ DEBUGGER_TEXT = (
     "The debugger panel arrives with `devenv debug` (a later issue): breakpoints, attach to a "
     "service's debug port, step and inspect, without leaving this screen."
 )
-FOOTER_ACTIONS = ("up", "down", "restart", "stop_start", "rebuild", "shell", "logs", "profiles", "help", "quit")
 
 
 def _bindings() -> list[BindingType]:
@@ -58,8 +57,8 @@ def _bindings() -> list[BindingType]:
     for action, (key, text) in KEY_HELP.items():
         if action == "palette":
             continue  # Textual's own ctrl+p binding (App.COMMAND_PALETTE_BINDING)
-        short = text.split(":")[0].split(" (")[0]
-        out.append(Binding(key, action.replace("quit", "quit_app"), short, show=action in FOOTER_ACTIONS, id=action))
+        short = FOOTER.get(action) or text.split(":")[0].split(" (")[0]
+        out.append(Binding(key, action.replace("quit", "quit_app"), short, show=action in FOOTER, id=action))
     out += [Binding("ctrl+f", "filter_table", "filter services", show=False), Binding("o", "sort", "sort", show=False)]
     return out
 
@@ -274,6 +273,8 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
             table.update_status(ev.new)
             happening = describe_change(ev)
             if happening is not None:
+                if happening.severity == "error" and ev.service in self.acting_on():  # a stop, not a crash
+                    happening = Happening(happening.when, happening.service, happening.what + " (stopped by devenv)")
                 self.query_one(EventsPanel).add(happening)
                 if happening.severity == "error":
                     self.notify(f"{happening.service}: {happening.what}", severity="error", timeout=8)
@@ -307,10 +308,17 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         ack = threading.Event()
         ack.set()
         pending: list[Any] = []
+        started = time.monotonic()
+        merged = False
         for batch in drain(follower, 0.05, 5000):
             if batch is None or generation != self._generation or self._stopping.is_set():
                 break
             pending.extend(batch)
+            if not merged:  # the recent lines arrive container by container: show them merged in time order
+                if time.monotonic() - started < 0.25:
+                    continue
+                pending.sort(key=lambda i: getattr(i, "timestamp", "") or "")
+                merged = True
             if pending and (ack.is_set() or len(pending) >= 20_000):
                 ack.wait()  # back-pressure: one batch in flight; the follower's own queue is bounded
                 ack = threading.Event()

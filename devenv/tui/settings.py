@@ -55,6 +55,19 @@ KEY_HELP: dict[str, tuple[str, str]] = {
     "all_services": ("a", "logs: all services merged / selected only"),
     "export": ("x", "logs: export visible lines to a file"),
 }
+# What the footer shows for the actions it lists.
+FOOTER = {
+    "up": "up",
+    "down": "down",
+    "restart": "restart",
+    "stop_start": "stop/start",
+    "rebuild": "rebuild",
+    "shell": "shell",
+    "profiles": "profile",
+    "filter_services": "search",
+    "help": "help",
+    "quit": "quit",
+}
 DEFAULT_KEYS = {action: key for action, (key, _help) in KEY_HELP.items()}
 _KNOWN_TUI = ("keys", "log_lines")
 

@@ -83,7 +83,7 @@ async def test_stats_for_visible_rows_only_in_the_wide_layout() -> None:
         assert core.watched and set(core.watched[-1]) == {s.service for s in core.statuses}
         core.emit(ContainerStats("api", "proj-api-1", 12.4, 50 * 1024 * 1024, 0, 0))
         await pilot.pause()
-        assert str(app.table.get_row("api")[6]) == "12%"
+        assert str(app.table.get_row("api")[7]) == "12%"
     app = create_app(core=FakeCore())
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)

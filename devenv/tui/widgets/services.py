@@ -194,7 +194,7 @@ class ServicesTable(DataTable[Text | str]):
             return
         self.clear(columns=True)
         names = ["", "SERVICE", "STATE", "HEALTH"]
-        names += ["PORTS", "NOTE"] if self.compact else ["UP", "↻", "CPU", "MEM", "PORTS", "NOTE"]
+        names += ["PORTS", "NOTE"] if self.compact else ["PORTS", "UP", "↻", "CPU", "MEM", "NOTE"]
         for name in names:
             self.add_column(name, key=name or "sym")
         self._columns_for = self.compact
@@ -212,9 +212,9 @@ class ServicesTable(DataTable[Text | str]):
     def _fill(self, name: str) -> None:
         s = self.statuses[name]
         keys = ["sym", "SERVICE", "STATE", "HEALTH"]
-        keys += ["PORTS", "NOTE"] if self.compact else ["UP", "↻", "CPU", "MEM", "PORTS", "NOTE"]
+        keys += ["PORTS", "NOTE"] if self.compact else ["PORTS", "UP", "↻", "CPU", "MEM", "NOTE"]
         for key, value in zip(keys, self._cells(s), strict=True):
-            self.update_cell(name, key, value)
+            self.update_cell(name, key, value, update_width=True)
 
     def _cells(self, s: ServiceStatus) -> list[Text | str]:
         readiness, note = self.notes.get(s.service, (_readiness(s), ""))
@@ -225,7 +225,7 @@ class ServicesTable(DataTable[Text | str]):
             Readiness.PENDING: "dim",
         }[readiness]
         state = s.state + (f" ({s.exit_code})" if s.state == "exited" and s.exit_code not in (None,) else "")
-        health = "-" if s.health.value == "none" else s.health.value
+        health = "-" if s.health.value == "none" or s.state != "running" else s.health.value
         if not note:
             note = "" if s.ready and s.detail in ("healthy", "running", "completed") else s.detail
         cells: list[Text | str] = [
@@ -233,6 +233,7 @@ class ServicesTable(DataTable[Text | str]):
             Text(s.service, style="bold"),
             Text(state, style=colour if readiness != Readiness.READY else ""),
             Text(health, style="red" if health == "unhealthy" else ""),
+            _ports(s),
         ]
         if not self.compact:
             restarts = sum(c.restart_count for c in s.containers)
@@ -243,7 +244,7 @@ class ServicesTable(DataTable[Text | str]):
                 f"{cpu:.0f}%" if cpu is not None else "-",
                 _bytes(mem) if mem is not None else "-",
             ]
-        cells += [_ports(s), Text(note, style="dim")]
+        cells.append(Text(note, style="dim"))
         return cells
 
     # -- selection and visibility ------------------------------------------------------------
