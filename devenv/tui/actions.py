@@ -134,11 +134,11 @@ class ActionsMixin:
             else:
                 app.notify(f"{name}: {type(error).__name__}: {error}", severity="error")
         elif isinstance(result, UpResult):
-            for f in result.failures:
-                self.failures[f.service] = f
             for s in result.services:
                 if s.ready:
                     self.failures.pop(s.service, None)
+            for f in result.failures:
+                self.failures[f.service] = f
             if result.ok:
                 app.notify(f"{name}: {len(result.services)} service(s) ready in {result.elapsed:.1f}s")
             elif result.outcome == "interrupted":
