@@ -1,6 +1,6 @@
 """Shared fixtures for devenv's test suite.
 
-Tests under ``tests/integration`` and ``tests/cli`` drive the real ``devenv`` console script
+Tests under ``tests/integration``, ``tests/cli`` and ``tests/tui/integration`` drive the real ``devenv`` console script
 against a real Docker engine (Compose v2, local images built by ``scripts/provision.sh``). They
 are marked ``docker`` automatically; the session fixture ``docker_ready`` FAILS them (it never
 skips) with a pointer to ``scripts/provision.sh`` when the engine, Compose v2 or the test images
@@ -48,7 +48,7 @@ from devenv_testlib import (
 
 # ------------------------------------------------------------------------------------------ marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    docker_dirs = (TESTS / "integration", TESTS / "cli")
+    docker_dirs = (TESTS / "integration", TESTS / "cli", TESTS / "tui" / "integration")
     for item in items:
         path = Path(str(item.fspath)).resolve()
         if any(d in path.parents for d in docker_dirs):

@@ -32,6 +32,7 @@ from devenv.core.events import (
     MonitorSynced,
     StatusChanged,
 )
+from devenv.core.models import ServiceStatus
 from devenv.errors import DevenvError
 from devenv.tui.actions import ActionsMixin
 from devenv.tui.core import TuiCore, drain, load_core
@@ -95,13 +96,22 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
     TITLE = "devenv"
     BINDINGS: ClassVar[list[BindingType]] = _bindings()
 
-    def __init__(self, core: TuiCore | None, *, error: DevenvError | None = None, settings: Settings | None = None):
+    def __init__(
+        self,
+        core: TuiCore | None,
+        *,
+        error: DevenvError | None = None,
+        settings: Settings | None = None,
+        preview: list[ServiceStatus] | None = None,
+    ):
         super().__init__()
+        self.preview = preview
         self.core = core
         self.settings = settings or Settings()
         self.open_error = error
         self.error_text: str | None = None
         self.connected = False
+        self.engine_lost = False  # between EngineUnreachable and EngineReconnected
         self.synced = False
         self.first_rows_at: float | None = None
         self._generation = 0
@@ -151,7 +161,13 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         for problem in self.settings.problems:
             self.notify(problem, severity="warning", timeout=10)
         self.table.compact = self.size.width < 110
-        self.table.rebuild()
+        if self.preview:  # read before Textual loaded: rows in the very first frame
+            self.table.set_statuses(self.preview)
+            self.logs.set_services(s.service for s in self.preview)
+            self.first_rows_at = time.monotonic()
+            self.synced = True
+        else:
+            self.table.rebuild()
         self.table.focus()
         self.set_interval(5, self.table.refresh_uptimes)
         self.refresh_header()
@@ -188,7 +204,8 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
     # -- the header and the banner ---------------------------------------------------------------
     def refresh_header(self) -> None:
         core = self.core
-        state, level = overall_state(self.table.statuses.values(), connected=self.connected, error=self.error_text)
+        statuses = self.table.statuses.values()
+        state, level = overall_state(statuses, connected=not self.engine_lost, error=self.error_text)
         if core is not None and not self.synced and self.error_text is None:
             state, level = "connecting…", "warning"
         running = None
@@ -224,6 +241,12 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         core = self.core
         assert core is not None
         delay = 1.0
+        try:  # the quick read first: rows on screen before docker-py has even loaded
+            preview = [] if self.preview else core.preview()
+            if preview and generation == self._generation:
+                self.post_message(CoreEvent(MonitorSynced(tuple(preview), "preview")))
+        except Exception:  # the monitor's connect below reports what is wrong
+            pass
         while True:
             try:
                 core.connect(lambda ev: self._from_monitor(generation, ev))
@@ -260,15 +283,17 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         self.show_error(message.error)
 
     def on_core_event(self, message: CoreEvent) -> None:
+        if self._stopping.is_set():
+            return
         ev = message.event
         table = self.table
         if isinstance(ev, MonitorSynced):
             table.set_statuses(ev.statuses)
             self.logs.set_services(s.service for s in ev.statuses)
-            if ev.reason == "initial" and self.first_rows_at is None:
+            if self.first_rows_at is None:
                 self.first_rows_at = time.monotonic()
             self.synced = True
-            self.connected = True
+            self.connected = self.connected or ev.reason != "preview"
         elif isinstance(ev, StatusChanged):
             table.update_status(ev.new)
             happening = describe_change(ev)
@@ -284,11 +309,11 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
             table.set_stats(ev)
             return
         elif isinstance(ev, EngineUnreachable):
-            self.connected = False
+            self.engine_lost = True
             self.query_one(EventsPanel).add(Happening(ev.time, "", f"engine unreachable: {ev.error}", "error"))
             self.notify(f"engine unreachable: {ev.error}; reconnecting", severity="error")
         elif isinstance(ev, EngineReconnected):
-            self.connected = True
+            self.engine_lost = False
             self.query_one(EventsPanel).add(Happening(ev.time, "", f"engine back after {ev.down_for:.1f}s"))
             self.notify(f"engine back after {ev.down_for:.1f}s")
         self.refresh_header()
@@ -328,6 +353,8 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
 
     def on_log_batch(self, message: LogBatch) -> None:
         try:
+            if self._stopping.is_set():
+                return
             lines = [i for i in message.items if not isinstance(i, LogNotice)]
             if lines:
                 self.logs.add(lines)
@@ -339,6 +366,8 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
     # -- selection and the right side ----------------------------------------------------------
     @on(ServicesTable.Selected)
     def _selected(self, message: ServicesTable.Selected) -> None:
+        if self._stopping.is_set() or not self.is_mounted(self.table):
+            return
         self.logs.select(message.service)
         self.query_one(EventsPanel).select(message.service)
         self._load_active(message.service)
@@ -422,12 +451,19 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
 
 
 def create_app(
-    project_dir: Path | None = None, profile: str | None = None, *, core: TuiCore | None = None
+    project_dir: Path | None = None,
+    profile: str | None = None,
+    *,
+    core: TuiCore | None = None,
+    preview: list[ServiceStatus] | None = None,
 ) -> DevenvApp:
-    """The app on ``core``, or on the project found from ``project_dir`` (an error is shown in the app)."""
+    """The app on ``core``, or on the project found from ``project_dir`` (an error is shown in the app).
+
+    ``preview``: statuses already read (``core.preview()``), shown in the first frame.
+    """
     settings = load_settings()
     if core is not None:
-        return DevenvApp(core, settings=settings)
+        return DevenvApp(core, settings=settings, preview=preview)
     try:
         return DevenvApp(load_core(project_dir, profile), settings=settings)
     except DevenvError as exc:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from devenv.core.actions import StopResult
     from devenv.core.cancel import CancelToken
     from devenv.core.logs import LogFollower
-    from devenv.core.models import UpResult
+    from devenv.core.models import ServiceStatus, UpResult
     from devenv.core.monitor import StackMonitor
     from devenv.core.running import RunningProfile
     from devenv.core.stack import Stack
@@ -69,6 +69,7 @@ class TuiCore(Protocol):
 
     def profiles(self) -> list[ProfileInfo]: ...
     def endpoint(self) -> str: ...
+    def preview(self) -> list[ServiceStatus]: ...
     def connect(self, on_event: Callable[[Event], None]) -> None: ...
     def running_profile(self) -> str | None: ...
     def dependency_order(self) -> list[str]: ...
@@ -132,6 +133,21 @@ class RealCore:
         return base or "unix:///var/run/docker.sock"
 
     # -- reads -----------------------------------------------------------------------------------
+    def preview(self) -> list[ServiceStatus]:
+        """One quick read of every service (``devenv status``'s: stdlib Engine reader, no docker-py).
+
+        Shown until the monitor's own initial sync replaces it (a few hundred ms later: docker-py's
+        import is most of that). Without an explicit profile, follows the running stack's profile.
+        """
+        from devenv.core.running import running_profile
+
+        self._running = found = running_profile(self.stack)
+        if found is not None and found.name and found.name != self.profile_name and not self.explicit_profile:
+            from devenv.core.stack import Stack
+
+            self.stack = Stack(self.project, self.project.profiles[found.name])
+        return self.stack.status()
+
     def connect(self, on_event: Callable[[Event], None]) -> None:
         """Follow the stack: the monitor's first event (MonitorSynced "initial") reaches ``on_event``.
 
@@ -139,14 +155,9 @@ class RealCore:
         one (as the CLI's ``load_stack(running="follow")``). Raises DevenvError (engine down...).
         """
         from devenv.core.monitor import StackMonitor
-        from devenv.core.running import running_profile
 
-        self._running = running_profile(self.stack)
-        found = self._running
-        if found is not None and found.name and found.name != self.profile_name and not self.explicit_profile:
-            from devenv.core.stack import Stack
-
-            self.stack = Stack(self.project, self.project.profiles[found.name])
+        if self._running is None:
+            self.preview()
         monitor = StackMonitor.for_stack(self.stack)
         monitor.subscribe(on_event)
         self.monitor = monitor.start()

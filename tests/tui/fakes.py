@@ -103,6 +103,9 @@ class FakeCore:
     def endpoint(self) -> str:
         return "unix:///var/run/docker.sock"
 
+    def preview(self) -> list[ServiceStatus]:
+        return []  # the app then waits for the monitor's initial sync (what these tests drive)
+
     def connect(self, on_event: Callable[[Event], None]) -> None:
         self.calls.append(("connect",))
         if self.connect_error is not None:
