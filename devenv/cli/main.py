@@ -1,7 +1,8 @@
 """Entry point of the ``devenv`` command.
 
-This module and the command modules it loads must not import Textual: only a bare ``devenv``
-(the TUI, a later feature) may. Heavy libraries (docker, python-on-whales) load inside commands.
+This module and the command modules it loads must not import Textual: only the TUI path (a bare
+``devenv`` on a terminal, or ``devenv tui``) does, inside :func:`_run_tui`.
+Heavy libraries (docker, python-on-whales) load inside commands.
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ def build_parser() -> Parser:
     action_cmds.add_parsers(sub, _profile_arg, seconds=_seconds, stop_seconds=_stop_seconds)
     db_cmds.add_parsers(sub, _profile_arg, _json_arg)
 
+    tui = sub.add_parser("tui", help="open the terminal UI (also: `devenv` with no arguments, on a terminal)")
+    _profile_arg(tui)
+
     # --- migrate (devenv/cli/migrate_cmds.py) ---
     from devenv.cli import migrate_cmds
 
@@ -241,9 +245,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.command is None:
-        # The TUI arrives in a later release; until then a bare `devenv` prints help.
-        parser.print_help()
-        return 0
+        # A bare `devenv` opens the TUI on a terminal; without one (a pipe, CI) it prints help.
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            parser.print_help()
+            return 0
+        return _run_tui(args)
+    if args.command == "tui":
+        return _run_tui(args)
     if args.command == "logs" and args.tail is None and args.follow:
         args.tail = 10
     out = Output(json_mode=bool(getattr(args, "json", False)))
@@ -277,6 +285,16 @@ def _main(argv: Sequence[str] | None = None) -> int:
         out.error(message)
         _json_error(out, args, "InternalError", message, None, int(ExitCode.INTERNAL))
         return int(ExitCode.INTERNAL)
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    """The TUI (imports Textual; nothing else in the CLI does). Problems are shown inside the app."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        sys.stderr.write("devenv: the TUI needs a terminal (stdin and stdout); `devenv --help` lists the commands\n")
+        return int(ExitCode.USAGE)
+    from devenv.tui import run
+
+    return run(args.project_dir, getattr(args, "profile", None))
 
 
 def _json_error(out: Output, args: argparse.Namespace, kind: str, message: str, hint: str | None, code: int) -> None:

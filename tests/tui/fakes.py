@@ -1,142 +1,225 @@
-"""A fake stack and a harness app for the panels' Pilot tests (the core's flows are monkeypatched).
-
-The snapshot store, the journal and the confirmation modal are the real ones, on ``tmp_path``.
-"""
+"""A fake core for Pilot tests: the TuiCore interface with canned statuses, scripted events, no Docker."""
 
 from __future__ import annotations
 
-import asyncio
-import os
+import queue
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-from textual.app import App, ComposeResult
-from textual.pilot import Pilot
-from textual.widget import Widget
+from devenv.core.cancel import CancelToken
+from devenv.core.events import ActionStarted, Emit, Event, MonitorSynced, ServiceChanged, StatusChanged, StepStarted
+from devenv.core.models import ContainerInfo, Failure, Health, LogLine, PortBinding, Readiness, ServiceStatus, UpResult
+from devenv.errors import DevenvError
+from devenv.tui.core import ProfileInfo
 
-from devenv.config import DatabaseConfig, MigrationsConfig, SeedConfig
-from devenv.core.db.snapshots import SnapshotInfo, SnapshotStore
-
-# A fixed time for what the panels show (snapshot dates), so snapshots of the screen are stable.
-CREATED = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+T0 = 1_800_000_000.0  # a fixed "now - uptime" base, so rendered uptimes do not depend on the clock
 
 
-@dataclass
-class FakeProfile:
-    name: str = "dev"
-    protected: bool = False
-    database: DatabaseConfig = field(default_factory=lambda: DatabaseConfig(service="postgres", engine="postgres"))
-    migrations: MigrationsConfig = field(default_factory=lambda: MigrationsConfig(service="api", tool="alembic"))
-    seed: SeedConfig = field(default_factory=SeedConfig)
-
-
-@dataclass
-class FakeProject:
-    root: Path
-    name: str = "shop"
-    profiles: dict[str, FakeProfile] = field(default_factory=dict)
-
-
-class FakeStack:
-    def __init__(self, root: Path, profile: FakeProfile | None = None) -> None:
-        self.profile = profile or FakeProfile()
-        self.project = FakeProject(root, profiles={self.profile.name: self.profile})
-        self.name = "shop"
-
-
-class Harness(App[None]):
-    """Mounts one panel, full screen."""
-
-    CSS = "Screen { layout: vertical; }"
-
-    def __init__(self, panel: Widget) -> None:
-        super().__init__()
-        self.panel = panel
-
-    def compose(self) -> ComposeResult:
-        yield self.panel
-
-
-class Confirms:
-    """A ``confirm=`` hook that records what it was asked and answers from a list."""
-
-    def __init__(self, *answers: bool) -> None:
-        self.answers = list(answers)
-        self.asked: list[tuple[str, str | None]] = []
-
-    async def __call__(self, action: str, protected_profile: str | None) -> bool:
-        self.asked.append((action, protected_profile))
-        return self.answers.pop(0) if self.answers else False
-
-
-def utc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-
-
-def no_running_stack(monkeypatch: pytest.MonkeyPatch, found: Any = None) -> None:
-    """The stack on the engine (devenv.core.running.running_profile): none by default."""
-    monkeypatch.setattr("devenv.core.running.running_profile", lambda _stack: found)
-
-
-def write_snapshot(root: Path, name: str, *, created: float = CREATED, revision: str | None = "0002") -> SnapshotInfo:
-    store = SnapshotStore(root, "dev")
-    info = SnapshotInfo(
-        name=name,
-        profile="dev",
-        engine="postgres",
-        database="app",
-        service="postgres",
-        created=created,
-        size=0,
-        file=f"{name}.pgdump",
-        format="pgdump",
-        reason="manual",
-        project="shop",
+def status(
+    service: str,
+    state: str = "running",
+    health: str = "healthy",
+    *,
+    ready: bool | None = None,
+    exit_code: int | None = None,
+    ports: tuple[int, ...] = (),
+    restarts: int = 0,
+    started_ago: float | None = 240.0,
+    oom: bool = False,
+) -> ServiceStatus:
+    h = Health(health)
+    is_ready = ready if ready is not None else (state == "running" and h in (Health.HEALTHY, Health.NONE))
+    bindings = tuple(PortBinding(p, "tcp", "127.0.0.1", 50000 + p) for p in ports)
+    started = time.time() - started_ago if (started_ago is not None and state == "running") else None
+    info = ContainerInfo(
+        id=f"{service}-id",
+        name=f"proj-{service}-1",
+        service=service,
+        number=1,
+        state=state,
+        health=h,
+        exit_code=exit_code,
+        restart_count=restarts,
+        started_at=started,
+        ports=bindings,
+        oom_killed=oom,
     )
-    return store.write(info, lambda out: out.write(b"PGDMP" + b"x" * 2043), late=lambda: {"revision": revision})
+    detail = h.value if h != Health.NONE else state
+    return ServiceStatus(service, state, h, is_ready, exit_code, bindings, detail, (info,), started)
 
 
-def damage(root: Path, name: str) -> None:
-    meta = root / ".devenv" / "snapshots" / "dev" / f"{name}.json"
-    meta.write_text("{not json")
-    os.utime(meta, (CREATED, CREATED))
+def default_statuses() -> list[ServiceStatus]:
+    return [
+        status("postgres", ports=(5432,)),
+        status("nats", health="none"),
+        status("api", ports=(8000, 5678)),
+        status("worker", health="none"),
+        status("dashboard"),
+        status("nginx", ports=(80,)),
+    ]
 
 
-async def settle(pilot: Pilot[Any], panel: Any, timeout: float = 10.0) -> None:
-    """Wait until the panel runs nothing and every worker is done, then let messages land."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.02)
-        busy = any(w.is_running for w in pilot.app.workers)
-        if panel.running is None and not busy:
-            await pilot.pause(0.05)
-            return
-    raise AssertionError(f"the panel is still busy: {panel.running!r}")
+class FakeFollower:
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        self.queue.put(None)
 
 
-async def wait_until(pilot: Pilot[Any], predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
+@dataclass
+class FakeCore:
+    """Behaves like RealCore from the app's side; records every call in ``calls``."""
+
+    project_name: str = "tasktracker"
+    profile_name: str = "dev"
+    protected: bool = False
+    explicit_profile: bool = False
+    root: Path | None = None
+    statuses: list[ServiceStatus] = field(default_factory=default_statuses)
+    initial_logs: list[LogLine] = field(default_factory=list)
+    connect_error: DevenvError | None = None
+    running: str | None = None
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    up_result: UpResult | None = None
+    block: threading.Event | None = None  # actions wait on it (to test cancel)
+    other_profiles: list[ProfileInfo] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.callback: Callable[[Event], None] | None = None
+        self.follower = FakeFollower()
+        self.watched: list[tuple[str, ...]] = []
+
+    # -- reads -------------------------------------------------------------------------------
+    def profiles(self) -> list[ProfileInfo]:
+        return [ProfileInfo("dev", "Local development", False), *self.other_profiles]
+
+    def endpoint(self) -> str:
+        return "unix:///var/run/docker.sock"
+
+    def preview(self) -> list[ServiceStatus]:
+        return []  # the app then waits for the monitor's initial sync (what these tests drive)
+
+    def connect(self, on_event: Callable[[Event], None]) -> None:
+        self.calls.append(("connect",))
+        if self.connect_error is not None:
+            raise self.connect_error
+        self.callback = on_event
+        on_event(MonitorSynced(tuple(self.statuses), "initial"))
+
+    def emit(self, event: Event) -> None:
+        """Send a monitor event as the monitor's thread would."""
+        assert self.callback is not None
+        self.callback(event)
+
+    def change(self, new: ServiceStatus, cause: str, **kw: Any) -> None:
+        old = next((s for s in self.statuses if s.service == new.service), None)
+        self.statuses = [new if s.service == new.service else s for s in self.statuses]
+        self.emit(StatusChanged(new.service, old, new, cause, **kw))
+
+    def running_profile(self) -> str | None:
+        return self.running
+
+    def dependency_order(self) -> list[str]:
+        return [s.service for s in self.statuses]
+
+    def config_text(self, first: str | None = None) -> str:
+        self.calls.append(("config", first))
+        return f"# first: {first}\nservices:\n  api:\n    environment:\n      DB_PASSWORD: '********'\n"
+
+    def inspect(self, service: str) -> list[dict[str, Any]]:
+        self.calls.append(("inspect", service))
+        return [
+            {
+                "Id": f"{service}0123456789",
+                "Name": f"/proj-{service}-1",
+                "Config": {
+                    "Image": f"img/{service}",
+                    "Cmd": ["run", "--password=hunter2"],
+                    "Env": ["API_TOKEN=abc123", "MODE=dev"],
+                },
+                "State": {
+                    "Status": "running",
+                    "Health": {"Status": "healthy", "Log": [{"ExitCode": 0, "Output": "ok"}]},
+                },
+                "HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}},
+                "Mounts": [{"Type": "volume", "Name": "data", "Destination": "/data", "RW": True}],
+                "NetworkSettings": {"Networks": {"proj_default": {"IPAddress": "172.18.0.2"}}},
+            }
+        ]
+
+    def watch_stats(self, services: Iterable[str]) -> None:
+        self.watched.append(tuple(services))
+
+    def stop_stats(self) -> None:
+        self.watched.append(())
+
+    def follow_logs(self, tail: int | None) -> FakeFollower:
+        for line in self.initial_logs:
+            self.follower.queue.put(line)
+        return self.follower
+
+    # -- actions -----------------------------------------------------------------------------
+    def _wait(self, name: str, services: list[str], emit: Emit, cancel: CancelToken) -> UpResult:
+        emit(ActionStarted(name, tuple(services)))
+        emit(StepStarted("wait", ", ".join(services)))
+        for s in services:
+            st = next(x for x in self.statuses if x.service == s)
+            emit(ServiceChanged(replace(st, ready=False), Readiness.WAITING, 0.1, note=f"{name}ing"))
+        if self.block is not None:
+            while not self.block.wait(0.05):
+                if cancel.cancelled:
+                    return UpResult(self.project_name, self.profile_name, False, "interrupted", 0.2, ())
+        if self.up_result is not None:
+            return self.up_result
+        done = tuple(x for x in self.statuses if x.service in services)
+        return UpResult(self.project_name, self.profile_name, True, "ready", 0.5, done)
+
+    def up(self, emit: Emit, cancel: CancelToken) -> UpResult:
+        self.calls.append(("up",))
+        return self._wait("up", [s.service for s in self.statuses], emit, cancel)
+
+    def down(self, volumes: bool, emit: Emit) -> None:
+        self.calls.append(("down", volumes))
+
+    def protection(self) -> tuple[bool, str, str]:
+        return self.protected, self.profile_name, ""
+
+    def restart(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
+        self.calls.append(("restart", service))
+        return self._wait("restart", [service], emit, cancel)
+
+    def start(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
+        self.calls.append(("start", service))
+        return self._wait("start", [service], emit, cancel)
+
+    def stop(self, service: str, emit: Emit) -> Any:
+        self.calls.append(("stop", service))
+        from devenv.core.actions import StopResult
+
+        return StopResult(self.project_name, self.profile_name, True, "stopped", 0.1, ())
+
+    def rebuild(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
+        self.calls.append(("rebuild", service))
+        return self._wait("rebuild", [service], emit, cancel)
+
+    def shell_argv(self, service: str) -> list[str]:
+        return ["true"]
+
+    def retarget(self, profile: str) -> FakeCore:
+        self.calls.append(("retarget", profile))
+        return FakeCore(profile_name=profile, protected=profile == "prod", explicit_profile=True)
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+        self.follower.close()
 
 
-def log_text(panel: Widget) -> str:
-    from textual.widgets import Log
-
-    return "\n".join(panel.query_one("#flow-log", Log).lines)
-
-
-def status_text(panel: Widget) -> str:
-    from textual.widgets import Static
-
-    return str(panel.query_one("#flow-status", Static).render())
-
-
-__all__ = ["asyncio"]
+def failure(service: str, reason: str = "exited with code 3") -> Failure:
+    return Failure(service, reason, "exited", Health.NONE, 3, logs=("boom",))

@@ -16,7 +16,7 @@ from devenv.core.db.flows import ResetResult, _at_risk
 from devenv.core.events import DbStep
 from devenv.core.running import RunningProfile
 from devenv.tui.widgets.db_panel import DatabasePanel
-from tests.tui.fakes import (
+from tests.tui.panel_fakes import (
     Confirms,
     FakeProfile,
     FakeStack,

@@ -12,7 +12,7 @@ from devenv.core import migrations
 from devenv.core.events import MigrationOutput, MigrationStarted
 from devenv.core.migrations import MigrationHistory, MigrationResult, Revision
 from devenv.tui.widgets.migrations_panel import MigrationsPanel
-from tests.tui.fakes import (
+from tests.tui.panel_fakes import (
     Confirms,
     FakeProfile,
     FakeStack,

@@ -1,1 +1,1 @@
-"""The TUI's widgets, one module per panel (Textual is imported by the modules, not here)."""
+"""The TUI's panels: one module per panel."""

@@ -29,7 +29,7 @@ from devenv.config import load_project
 from devenv.core.stack import Stack
 from devenv.tui.widgets.db_panel import DatabasePanel
 from devenv.tui.widgets.migrations_panel import MigrationsPanel
-from tests.tui.fakes import Confirms, Harness, log_text, settle, status_text
+from tests.tui.panel_fakes import Confirms, Harness, log_text, settle, status_text
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 __all__ = ["pg_stack"]  # the module fixture shared with test_db_postgres

@@ -1,0 +1,183 @@
+"""The main screen with a fake core: rows from the initial sync, live changes, header, logs, views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import TabbedContent
+
+from devenv.core.events import ContainerStats, EngineReconnected, EngineUnreachable, StatusChanged
+from devenv.core.models import LogLine
+from devenv.errors import ConfigError, DockerUnavailableError
+from devenv.tui.app import DevenvApp, create_app
+from devenv.tui.widgets.details import DetailsPanel
+from devenv.tui.widgets.header import StatusHeader
+from tests.tui.fakes import FakeCore, status
+
+
+def header_text(app: DevenvApp) -> str:
+    return str(app.query_one(StatusHeader).render())
+
+
+async def settle(pilot, app: DevenvApp) -> None:  # type: ignore[no-untyped-def]
+    """Let the workers that end (connect, details, config, stats, actions) finish; the logs reader runs on."""
+    for _ in range(3):
+        ending = [w for w in app.workers if w.group != "logs"]
+        if ending:  # (an empty list would mean "every worker")
+            await app.workers.wait_for_complete(ending)
+        await pilot.pause()
+
+
+async def test_rows_from_the_initial_sync_and_header() -> None:
+    core = FakeCore()
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        assert [str(r.key.value) for r in app.table.ordered_rows] == [
+            "postgres",
+            "nats",
+            "api",
+            "worker",
+            "dashboard",
+            "nginx",
+        ]
+        text = header_text(app)
+        assert "tasktracker" in text and "[dev]" in text and "6/6 ready" in text
+        assert "unix:///var/run/docker.sock" in text
+        assert app.first_rows_at is not None
+
+
+async def test_status_change_updates_the_row_and_notifies_a_crash() -> None:
+    core = FakeCore()
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        app.action_details()  # another view is open: the crash still notifies
+        core.change(status("worker", "exited", "none", exit_code=137), "die")
+        await pilot.pause()
+        await pilot.pause()
+        row = app.table.get_row("worker")
+        assert "exited (137)" in str(row[2])
+        assert "worker exited (137)" in header_text(app)
+        assert any("worker: died, exit code 137" in n.message for n in app._notifications)
+
+
+async def test_engine_unreachable_and_back() -> None:
+    core = FakeCore()
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        core.emit(EngineUnreachable("connection refused", 0.1))
+        await pilot.pause()
+        assert "engine unreachable - reconnecting" in header_text(app)
+        core.emit(EngineReconnected(1.5, 2))
+        await pilot.pause()
+        assert "6/6 ready" in header_text(app)
+
+
+async def test_stats_for_visible_rows_only_in_the_wide_layout() -> None:
+    core = FakeCore()
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        assert core.watched and set(core.watched[-1]) == {s.service for s in core.statuses}
+        core.emit(ContainerStats("api", "proj-api-1", 12.4, 50 * 1024 * 1024, 0, 0))
+        await pilot.pause()
+        assert str(app.table.get_row("api")[7]) == "12%"
+    app = create_app(core=FakeCore())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        assert app.table.compact
+        assert app.core.watched in ([], [()])  # type: ignore[union-attr]
+
+
+async def test_protected_profile_badge_and_running_profile() -> None:
+    core = FakeCore(profile_name="prod", protected=True, running="dev", explicit_profile=True)
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        text = header_text(app)
+        assert "PROTECTED" in text and "running: dev" in text
+
+
+async def test_no_project_shows_the_clis_message(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    app = create_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.core is None
+        banner = str(app.query_one("#banner").render())
+        assert "devenv.toml" in banner or "compose" in banner
+        await pilot.press("u")
+        await pilot.pause()
+        assert any("No project" in n.message for n in app._notifications)
+
+
+async def test_engine_down_shows_the_message_and_retries() -> None:
+    error = DockerUnavailableError(
+        "Cannot reach the Docker engine at unix:///x: refused", hint="Is the Docker daemon running?"
+    )
+    core = FakeCore(connect_error=error)
+    app = create_app(core=core)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        banner = str(app.query_one("#banner").render())
+        assert "Cannot reach the Docker engine" in banner and "Is the Docker daemon running?" in banner
+        core.connect_error = None
+        await pilot.pause(1.3)
+        await pilot.pause()
+        assert app.table.row_count == 6
+        assert not app.query_one("#banner").has_class("shown")
+
+
+async def test_config_error_is_shown() -> None:
+    app = DevenvApp(None, error=ConfigError("unknown key project.nmae", hint="did you mean name?"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert "unknown key project.nmae" in str(app.query_one("#banner").render())
+
+
+async def test_logs_arrive_in_batches_coloured_per_service() -> None:
+    core = FakeCore(
+        initial_logs=[LogLine("api", "proj-api-1", f"api line {i}", "2026-01-01T00:00:0{i % 10}Z") for i in range(30)]
+    )
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        await pilot.pause(0.2)
+        lines = app.logs.view.lines
+        assert len(lines) == 30 and lines[0].startswith("api") and lines[-1].endswith("api line 29")
+        core.follower.queue.put(LogLine("worker", "proj-worker-1", "\x1b[31mred\x1b[0m tick", ""))
+        await pilot.pause(0.2)
+        assert app.logs.view.lines[-1].endswith("| red tick")  # ANSI stripped
+
+
+async def test_details_and_config_tabs_load_for_the_selection() -> None:
+    core = FakeCore()
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("down", "down", "i")  # api
+        await settle(pilot, app)
+        assert app.query_one(TabbedContent).active == "tab-details"
+        assert ("inspect", "api") in core.calls
+        body = str(app.query_one(DetailsPanel).query_one("#details-body").render())
+        assert "img/api" in body and "unless-stopped" in body
+        assert "abc123" not in body and "hunter2" not in body and "MODE=dev" in body
+        await pilot.press("c")
+        await settle(pilot, app)
+        assert ("config", "api") in core.calls
+
+
+async def test_events_history() -> None:
+    core = FakeCore()
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        old = core.statuses[2]
+        new = status("api", "running", "unhealthy")
+        core.emit(StatusChanged("api", old, new, "health_status: unhealthy", health_output="curl: (7) refused"))
+        await pilot.press("h")
+        await pilot.pause()
+        events = app.query_one("#events-log")
+        assert any("health unhealthy: curl: (7) refused" in line for line in events.lines)  # type: ignore[attr-defined]
