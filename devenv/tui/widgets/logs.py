@@ -273,13 +273,16 @@ class LogsPanel(Vertical):
 
     def _status(self) -> None:
         view = self.query_one(LogView)
-        parts = ["all services" if self.all_services else (self.service or "no service selected")]
-        parts.append("follow" if view.auto_scroll else "paused")
-        if self.timestamps:
-            parts.append("timestamps")
-        if self.text_filter:
-            parts.append(f"filter: {self.text_filter}")
+        # What the user typed first: at 80 columns the pane is narrow and the line is cut at its end.
+        parts = []
         if self.search_text:
             parts.append(f"/{self.search_text}/")
+        if self.text_filter:
+            parts.append(f"filter: {self.text_filter}")
+        parts.append("follow" if view.auto_scroll else "paused")
+        parts.append("all services" if self.all_services else (self.service or "no service selected"))
+        if self.timestamps:
+            parts.append("timestamps")
         parts.append(f"{view.line_count} lines")
-        self.query_one("#log-status", Static).update(" · ".join(parts))
+        # Plain text: a search such as "tick [0-9]+" must not be read as markup.
+        self.query_one("#log-status", Static).update(Text(" · ".join(parts)))
