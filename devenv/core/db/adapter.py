@@ -88,27 +88,46 @@ class Adapter(ABC):
         what: str = "",
         check: bool = True,
     ) -> ExecResult:
-        streaming = stdin is not None or stdout is not None  # a dump or a load: may run for long
+        result = self.exec(
+            argv,
+            stdin=stdin,
+            stdout=stdout,
+            what=what,
+            on_line=lambda line: self.emit(DbOutput(self.mask(line))) if line.strip() else None,
+        )
+        if check and result.exit_code != 0:
+            tail = "\n".join(result.stderr.strip().splitlines()[-20:])
+            raise self.failure(what or argv[0], result.exit_code, tail)
+        return result
+
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        stdin: IO[bytes] | None,
+        stdout: IO[bytes] | None,
+        what: str,
+        on_line: Callable[[str], None],
+    ) -> ExecResult:
+        """``exec_in`` with this adapter's environment and token; a dump or a load (``stdin`` or
+        ``stdout`` given) is also ended when the container pauses, stops or goes away."""
+        streaming = stdin is not None or stdout is not None
         with self.watched() if streaming else contextlib.nullcontext(self.token) as token:
             try:
-                result = exec_in(
+                return exec_in(
                     self.stack.api,
                     self.container,
                     argv,
                     env=self.env(),
                     stdin=stdin,
                     stdout=stdout,
-                    on_stderr_line=lambda line: self.emit(DbOutput(self.mask(line))) if line.strip() else None,
+                    on_stderr_line=on_line,
                     cancel=token,
                 )
             except Cancelled:
                 if token is not None and token.reason.startswith("container "):
                     raise self.failure(what or argv[0], -1, "") from None
                 raise
-        if check and result.exit_code != 0:
-            tail = "\n".join(result.stderr.strip().splitlines()[-20:])
-            raise self.failure(what or argv[0], result.exit_code, tail)
-        return result
 
     @cached_property
     def mask(self) -> Masker:

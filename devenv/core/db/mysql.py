@@ -15,7 +15,6 @@ takes a compressed snapshot and a plain ``.sql`` file alike.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import posixpath
@@ -23,10 +22,9 @@ import zlib
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, cast
 
-from devenv.core.cancel import Cancelled
 from devenv.core.db.adapter import Adapter, DatabaseError
 from devenv.core.db.target import DatabaseTarget, FileSecrets
-from devenv.core.engine.execio import ExecResult, exec_in
+from devenv.core.engine.execio import ExecResult
 from devenv.core.events import DbOutput, DbStep, Emit
 
 if TYPE_CHECKING:
@@ -111,23 +109,7 @@ class MySQLAdapter(Adapter):
             if not quiet and echo.keep(line) and line.strip():
                 self.emit(DbOutput(self.mask(_clip(line))))
 
-        streaming = stdin is not None or stdout is not None
-        with self.watched() if streaming else contextlib.nullcontext(self.token) as token:
-            try:
-                result = exec_in(
-                    self.stack.api,
-                    self.container,
-                    argv,
-                    env=self.env(),
-                    stdin=stdin,
-                    stdout=stdout,
-                    on_stderr_line=on_line,
-                    cancel=token,
-                )
-            except Cancelled:
-                if token is not None and token.reason.startswith("container "):
-                    raise self.failure(what or argv[0], -1, "") from None
-                raise
+        result = self.exec(argv, stdin=stdin, stdout=stdout, what=what, on_line=on_line)
         if check and result.exit_code != 0:
             raise self.failure(what or argv[0], result.exit_code, client_errors(result.stderr))
         return result
