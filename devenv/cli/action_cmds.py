@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.cli.output import Output
 from devenv.cli.stack_cmds import (
@@ -22,8 +22,10 @@ from devenv.cli.stack_cmds import (
     report_up,
     up_document,
 )
-from devenv.core.events import ActionStarted, Event, ServiceStopped
 from devenv.errors import ExitCode
+
+if TYPE_CHECKING:
+    from devenv.core.events import Event
 
 STOP_EXIT = {"stopped": ExitCode.OK, "failed": ExitCode.SERVICE_FAILED, "interrupted": ExitCode.INTERRUPTED}
 
@@ -92,6 +94,8 @@ class ActionRenderer(UpRenderer):
     """``up``'s progress, plus one line per stopped service (the stop half of ``restart``)."""
 
     def __call__(self, event: Event) -> None:
+        from devenv.core.events import ActionStarted, ServiceStopped
+
         if isinstance(event, ServiceStopped):
             s = event.status
             code = f" ({s.exit_code})" if s.exit_code is not None else ""

@@ -8,11 +8,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.cli.output import Output, human_duration, table
-from devenv.core.events import DbNotice, Event
 from devenv.errors import ComposeMissingError
+
+if TYPE_CHECKING:
+    from devenv.core.events import Event
 
 
 def add_parsers(sub: Any, profile_arg: Any, json_arg: Any) -> None:
@@ -68,6 +70,7 @@ class DbRenderer:
 
     def __call__(self, event: Event) -> None:
         from devenv.core.events import (
+            DbNotice,
             DbOutput,
             DbStep,
             MigrationOutput,
@@ -119,6 +122,8 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
 
         unfinished = journal.pending(stack.project.root)
         if unfinished is not None:
+            from devenv.core.events import DbNotice
+
             emit(DbNotice(unfinished.recovery()))
         store = db.SnapshotStore(stack.project.root, stack.profile.name)
         scan = store.scan()

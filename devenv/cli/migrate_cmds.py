@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.cli.output import Output
-from devenv.core.events import Event
 from devenv.errors import DevenvError, ExitCode
+
+if TYPE_CHECKING:
+    from devenv.core.events import Event
 
 
 def _positive_int(text: str) -> int:

@@ -7,12 +7,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.cli.output import Output, table, uptime
-from devenv.core.events import ComposeOutput, Event, MigrationOutput, MigrationStarted, ServiceChanged, StepStarted
 from devenv.core.models import Failure, Readiness, ServiceStatus, UpResult
 from devenv.errors import ExitCode
+
+if TYPE_CHECKING:  # the event classes load with the commands that render them (status stays fast)
+    from devenv.core.events import Event, ServiceChanged
 
 OUTCOME_EXIT = {
     "ready": ExitCode.OK,
@@ -126,6 +128,8 @@ class UpRenderer:
         self.ticker: threading.Thread | None = None
 
     def __call__(self, event: Event) -> None:
+        from devenv.core.events import ComposeOutput, MigrationOutput, MigrationStarted, ServiceChanged, StepStarted
+
         with self.lock:
             if isinstance(event, StepStarted):
                 if event.step == "wait" and self.live and self.ticker is None:
@@ -316,6 +320,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 
         return follow(args, out, stack)
     statuses: list[ServiceStatus] = stack.status(args.services or None)
+    args.quick_exit = True  # read-only, nothing to clean up (see devenv.cli.main.console)
     if args.json:
         out.json(
             {
@@ -451,6 +456,8 @@ def cmd_down(args: argparse.Namespace, out: Output) -> int:
         confirm(args, out, stack, "remove the volumes of project " + stack.name)
 
     def emit(event: Event) -> None:
+        from devenv.core.events import ComposeOutput
+
         if isinstance(event, ComposeOutput):
             out.info(out.dim(f"  compose: {event.line}"))
 

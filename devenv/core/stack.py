@@ -20,7 +20,6 @@ from devenv.core.compose.files import active_profiles, declared_services
 from devenv.core.compose.model import ComposeModel, check_services
 from devenv.core.compose.runner import ComposeProcess, compose_error
 from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, container_from_inspect
-from devenv.core.events import Emit, StepStarted
 from devenv.core.health import aggregate
 from devenv.core.models import ContainerInfo, ServiceStatus, UpResult
 from devenv.errors import DockerUnavailableError
@@ -30,10 +29,11 @@ if TYPE_CHECKING:
 
     from devenv.config import Profile, Project
     from devenv.core.cancel import CancelToken
+    from devenv.core.events import Emit
     from devenv.core.waiter import Waiter
 
 # What runs once every target service of an ``up`` is ready; returns the final result.
-AfterReady = Callable[["Stack", UpResult, Emit], UpResult]
+AfterReady = Callable[["Stack", UpResult, "Emit"], UpResult]
 
 
 class Stack:
@@ -318,6 +318,7 @@ def up(
     import time as _time
 
     from devenv.core.cancel import cancel_hook, check
+    from devenv.core.events import StepStarted
 
     sink: Emit = emit or (lambda _e: None)
     t0 = _time.monotonic()

@@ -258,3 +258,17 @@ def test_no_module_is_too_long() -> None:
     sizes = {str(p.relative_to(REPO)): len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.rglob("*.py")}
     assert len(sizes) >= 30
     assert {path: n for path, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_the_status_path_does_not_load_the_event_classes() -> None:
+    """~50 frozen dataclasses cost ~10 ms to import: `devenv status` must not pay for them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom devenv.cli.main import build_parser\nbuild_parser()\n"
+        "import devenv.cli.stack_cmds, devenv.core.stack, devenv.core.running, devenv.core.compose.files\n"
+        "print('devenv.core.events' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

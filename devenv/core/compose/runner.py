@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devenv.core.compose.model import ComposeModel
-from devenv.core.events import ComposeOutput, Emit
 from devenv.errors import ComposeCommandError, ComposeFileError, ComposeMissingError, DockerUnavailableError
+
+if TYPE_CHECKING:
+    from devenv.core.events import Emit
 
 
 class ComposeTarget(Protocol):
@@ -177,6 +179,8 @@ class ComposeProcess:
 
     def stream(self, emit: Emit) -> None:
         """Emit the command's output line by line until it ends; a failure raises."""
+        from devenv.core.events import ComposeOutput
+
         assert self.proc.stdout is not None
         lines: list[str] = []
         for raw in self.proc.stdout:
