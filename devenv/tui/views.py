@@ -91,9 +91,18 @@ class ViewsMixin:
 
     def action_database(self) -> None:
         self._tab_to("database")
+        self._ui.call_after_refresh(self._focus_panel, "database")
 
     def action_migrations(self) -> None:
         self._tab_to("migrations")
+        self._ui.call_after_refresh(self._focus_panel, "migrations")
+
+    def _focus_panel(self, name: str) -> None:
+        """Into the panel, so that its own keys (snapshot, reset, upgrade...) answer at once."""
+        for widget in self._ui.query_one(f"#{name}-slot", Vertical).query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
 
     def action_debugger(self) -> None:
         self._tab_to("debugger")
