@@ -48,6 +48,7 @@ COMMAND_HELP = {
 def add_parsers(
     sub: Any,
     profile_arg: Callable[[argparse.ArgumentParser], None],
+    json_arg: Callable[[argparse.ArgumentParser], None],
     *,
     seconds: Callable[[str], float],
     stop_seconds: Callable[[str], int],
@@ -84,10 +85,7 @@ def add_parsers(
                 action="store_true",
                 help="do not also restart services that declare depends_on ... restart: true on these",
             )
-        p.add_argument(
-            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document on stdout"
-        )
-        p.set_defaults(json_supported=True)
+        json_arg(p)
 
 
 class ActionRenderer(UpRenderer):

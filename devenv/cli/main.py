@@ -181,7 +181,7 @@ def build_parser() -> Parser:
 
     from devenv.cli import action_cmds, db_cmds
 
-    action_cmds.add_parsers(sub, _profile_arg, seconds=_seconds, stop_seconds=_stop_seconds)
+    action_cmds.add_parsers(sub, _profile_arg, _json_arg, seconds=_seconds, stop_seconds=_stop_seconds)
     db_cmds.add_parsers(sub, _profile_arg, _json_arg)
 
     tui = sub.add_parser("tui", help="open the terminal UI (also: `devenv` with no arguments, on a terminal)")
