@@ -1,0 +1,1 @@
+"""Debugger attach: enable debugpy on a service, and a DAP client."""

@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""Django's runserver with its autoreloader: the server runs in a child process (RUN_MAIN=true)."""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djsite.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
