@@ -8,13 +8,17 @@ Exit codes are an API (documented in README.md):
       or the environment failed: an OS error on the user's files (permission denied, a file
       where a folder should be, disk full)
 2     usage or config error: unknown profile/service, bad TOML, unknown key,
-      invalid compose file, missing confirmation for a destructive operation
+      invalid compose file, required variables left unset (all of them named),
+      missing confirmation for a destructive operation
 3     Docker engine unreachable, or Compose v2 missing
 70    internal error (a bug in devenv; DEVENV_DEBUG=1 shows the traceback)
 124   timed out waiting for services
 130   interrupted (Ctrl-C, SIGINT)
 143   terminated (SIGTERM): handled like Ctrl-C, with the same report
 ====  =======================================================================
+
+``devenv doctor`` exits 0 when no finding is an error and 1 when one is (its findings include what
+other commands report as 2 or 3).
 """
 
 from __future__ import annotations

@@ -143,6 +143,7 @@ def _gated(action: str, args: argparse.Namespace, out: Output) -> int:
     report_up(out, stack, result)
     if args.json:
         out.json({"action": action, **up_document(result)})
+    args.quick_exit = True  # as `up`: nothing left to wait for (see devenv.cli.main.console)
     return int(OUTCOME_EXIT[result.outcome])
 
 

@@ -72,6 +72,8 @@ def cmd_config(args: argparse.Namespace, out: Output) -> int:
     else:
         import yaml
 
-        out.print(f"# profile {stack.profile.name}: {' '.join(stack.compose_args())} config")
+        from devenv.core.compose.runner import compose_command
+
+        out.print(f"# profile {stack.profile.name}: {compose_command(stack, 'config')}")
         out.print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=110).rstrip())
     return 0

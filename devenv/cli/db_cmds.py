@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devenv.cli.output import Output, human_duration, table
+from devenv.cli.output import Output, human_duration, human_size, table
 from devenv.errors import ComposeMissingError
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class DbRenderer:
             DbNotice,
             DbOutput,
             DbStep,
+            MigrationInterrupted,
             MigrationOutput,
             MigrationStarted,
             ServiceChanged,
@@ -88,22 +89,19 @@ class DbRenderer:
             self.out.info(self.out.dim(f"    {event.line}"))
         elif isinstance(event, SnapshotWritten):
             s = event.snapshot
-            self.out.info(f"{clock} snapshot {s.name} written ({_size(s.size)}, revision {s.revision or '-'})")
+            self.out.info(f"{clock} snapshot {s.name} written ({human_size(s.size)}, revision {s.revision or '-'})")
         elif isinstance(event, ServiceChanged):
             self.out.info(f"{clock}   {event.status.service}: {event.readiness.value} {event.note}".rstrip())
         elif isinstance(event, MigrationOutput):
             self.out.info(f"    {event.line}")
         elif isinstance(event, MigrationStarted):
             self.out.info(f"{clock} running `{event.command}` in {event.service} ({event.mode})")
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+        elif isinstance(event, MigrationInterrupted):
+            first, *rest = event.lines()
+            self.out.info(f"{clock} {self.out.yellow(first)}")
+            for line in rest:
+                if not line.strip().startswith("to finish it:"):  # the reset's own hint says how
+                    self.out.info(f"  {line}")
 
 
 def cmd_db(args: argparse.Namespace, out: Output) -> int:
@@ -147,7 +145,7 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
             [
                 s.name,
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created)),
-                _size(s.size),
+                human_size(s.size),
                 s.profile,
                 f"{s.engine}:{s.database}",
                 s.revision or "-",
@@ -200,7 +198,7 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         db.check_export_path(args.file, force=args.force)
         session = db.open_session(stack, emit)
         size = db.export(session, args.file, emit=emit)
-        out.info(out.green(f"✔ exported {session.target.name} to {args.file} ({_size(size)})"))
+        out.info(out.green(f"✔ exported {session.target.name} to {args.file} ({human_size(size)})"))
         return 0
 
     if name == "import":
@@ -219,5 +217,5 @@ def cmd_db(args: argparse.Namespace, out: Output) -> int:
         if not sys.stdin.isatty():
             argv = [a for a in argv if a != "-it"]
             argv.insert(2, "-i")
-        os.execvpe("docker", argv, {**os.environ, **env})
+        os.execvpe("docker", argv, {**os.environ, **stack.endpoint.child_env, **env})
     return 2

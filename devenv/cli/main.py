@@ -2,7 +2,7 @@
 
 This module and the command modules it loads must not import Textual: only the TUI path (a bare
 ``devenv`` on a terminal, or ``devenv tui``) does, inside :func:`_run_tui`.
-Heavy libraries (docker, python-on-whales) load inside commands.
+Heavy libraries (docker, PyYAML) load inside commands.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ EXIT_CODES_HELP = """exit codes:
   1    a service failed (exited, unhealthy, restart loop, port taken) or a compose command failed,
        or an OS error on your files (permission denied, a file in the way, disk full)
   2    usage or config error (unknown profile/service, bad TOML, unknown key, invalid compose file,
-       out-of-range timeout, missing confirmation)
+       required variables left unset, out-of-range timeout, missing confirmation)
   3    Docker engine unreachable, or Compose v2 missing
   70   internal error (a bug in devenv: DEVENV_DEBUG=1 shows the traceback)
   124  timed out waiting for services
   130  interrupted (Ctrl-C); a destructive db command names the snapshot to restore
   143  terminated (SIGTERM): handled like Ctrl-C
+`devenv doctor`: 0 when no finding is an error, 1 otherwise.
 """
 
 
@@ -148,6 +149,9 @@ def build_parser() -> Parser:
     )
     up.add_argument("--yes", action="store_true", help="with --switch-profile: confirm leaving a protected profile")
     up.add_argument("--confirm-profile", metavar="NAME", help="with --yes: the protected profile's name")
+    from devenv.cli import watch_cmds
+
+    watch_cmds.add_up_flags(up)
 
     status = sub.add_parser("status", help="one line per service: state, health, ports, uptime")
     _profile_arg(status)
@@ -184,30 +188,59 @@ def build_parser() -> Parser:
     action_cmds.add_parsers(sub, _profile_arg, _json_arg, seconds=_seconds, stop_seconds=_stop_seconds)
     db_cmds.add_parsers(sub, _profile_arg, _json_arg)
 
+    from devenv.cli import init_cmds
+
+    init_cmds.add_parser(sub)
+
     tui = sub.add_parser("tui", help="open the terminal UI (also: `devenv` with no arguments, on a terminal)")
     _profile_arg(tui)
+
+    # --- doctor (devenv/cli/doctor_cmds.py) ---
+    from devenv.cli import doctor_cmds
+
+    doctor_cmds.add_parser(sub, _profile_arg, _json_arg)
+    # --- end doctor ---
 
     # --- migrate (devenv/cli/migrate_cmds.py) ---
     from devenv.cli import migrate_cmds
 
     migrate_cmds.add_parser(sub, _profile_arg, _json_arg)
     # --- end migrate ---
+
+    from devenv.cli import debug_cmds
+
+    debug_cmds.add_parser(sub, _profile_arg, _json_arg, seconds=_seconds)
+    watch_cmds.add_parser(sub, _profile_arg, _json_arg)
     return parser
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace, Output], int]]:
-    from devenv.cli import action_cmds, config_cmds, db_cmds, migrate_cmds, stack_cmds
+    from devenv.cli import (
+        action_cmds,
+        config_cmds,
+        db_cmds,
+        debug_cmds,
+        doctor_cmds,
+        init_cmds,
+        migrate_cmds,
+        stack_cmds,
+        watch_cmds,
+    )
 
     return {
-        "up": stack_cmds.cmd_up,
+        "up": watch_cmds.cmd_up,  # stack_cmds.cmd_up, then `--watch`
         **action_cmds.HANDLERS,
         "status": stack_cmds.cmd_status,
         "logs": stack_cmds.cmd_logs,
         "down": stack_cmds.cmd_down,
         "profiles": config_cmds.cmd_profiles,
         "config": config_cmds.cmd_config,
+        "init": init_cmds.cmd_init,
         "db": db_cmds.cmd_db,
         "migrate": migrate_cmds.cmd_migrate,  # devenv/cli/migrate_cmds.py
+        "debug": debug_cmds.cmd_debug,  # devenv/cli/debug_cmds.py
+        "doctor": doctor_cmds.cmd_doctor,  # devenv/cli/doctor_cmds.py
+        "watch": watch_cmds.cmd_watch,  # devenv/cli/watch_cmds.py
     }
 
 
@@ -227,9 +260,12 @@ _QUICK_EXIT = threading.Event()
 def console() -> None:
     """The ``devenv`` console script: ``main()``, then exit.
 
-    A read-only command that marked itself (``args.quick_exit``: ``status`` without ``--follow``)
-    has nothing left to clean up, so its output is flushed and the process ends without the
-    interpreter's teardown (about 10-20 ms of a 0.1 s command).
+    A command that marked itself (``args.quick_exit``) has nothing left to clean up, so its output
+    is flushed and the process ends without the interpreter's teardown: ``status`` without
+    ``--follow`` (about 10-20 ms of a 0.1 s command), and ``up`` and the health-gated actions once
+    they reported (their Compose children are stopped, the event stream closed; the teardown would
+    wait for the worker threads, and an exec of a fast check still in flight on a busy engine took
+    seconds: the exec ends by itself in the container).
     """
     code = main()
     if _QUICK_EXIT.is_set():

@@ -18,7 +18,7 @@ from devenv.cli.output import Output
 from devenv.errors import DevenvError, ExitCode
 
 if TYPE_CHECKING:
-    from devenv.core.events import Event
+    from devenv.core.events import Event, MigrationInterrupted
 
 
 def _positive_int(text: str) -> int:
@@ -80,10 +80,12 @@ class MigrateRenderer:
 
         self.out = out
         self.up = UpRenderer(out, live=False)
+        self.interrupted: MigrationInterrupted | None = None
 
     def __call__(self, event: Event) -> None:
         from devenv.core.events import (
             ComposeOutput,
+            MigrationInterrupted,
             MigrationOutput,
             MigrationStarted,
             MigrationWaiting,
@@ -102,6 +104,12 @@ class MigrateRenderer:
             out.info(out.bold(f"$ {event.command}") + out.dim(f"   {where}"))
         elif isinstance(event, MigrationWaiting):
             out.info(out.dim(f"starting {', '.join(event.services)}: {event.reason}"))
+        elif isinstance(event, MigrationInterrupted):
+            self.interrupted = event
+            first, *rest = event.lines()
+            out.info(out.yellow(f"✘ {first}"))
+            for line in rest:
+                out.info(line)
         elif isinstance(event, StepStarted | ComposeOutput | ServiceChanged):
             self.up(event)
 
@@ -145,6 +153,23 @@ def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
             result = migrations.migrate_status(stack, renderer)
         else:
             result = migrations.migrate_new(stack, " ".join(args.message), renderer)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: the command was stopped in the container
+        if not out.json_mode:
+            raise
+        from devenv.errors import interrupt_code
+
+        code = interrupt_code(exc)
+        stopped = renderer.interrupted
+        message = "interrupted" + (f": {stopped.state}" if stopped is not None and stopped.state else "")
+        out.json(
+            document(
+                command=stopped.command if stopped else None,
+                service=stopped.service if stopped else None,
+                revision=list(stopped.revision) if stopped is not None and stopped.revision is not None else None,
+                error={"kind": "interrupted", "message": message, "hint": stopped.hint if stopped else None},
+            )
+        )
+        return int(code)
     except DevenvError as exc:
         if isinstance(exc, ServiceFailedError) and isinstance(exc.result, UpResult):
             for failure in exc.result.failures:

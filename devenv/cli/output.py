@@ -134,6 +134,16 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def human_size(n: int) -> str:
+    """Bytes as the CLI and the TUI show them: "812 B", "4.2 MiB"."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from devenv.cli.engine_text import addresses, port_text, unreachable_ports
 from devenv.cli.output import Output, table, uptime
 from devenv.core.models import Failure, Readiness, ServiceStatus, UpResult
 from devenv.errors import ExitCode
@@ -208,13 +209,15 @@ def cmd_up(args: argparse.Namespace, out: Output) -> int:
     from devenv.core.migrations import run_on_up
     from devenv.core.stack import up
 
-    stack = load_stack(args, out)
+    stack = args.ctx_stack = load_stack(args, out)
     switching = _check_switch(args, out, stack)
     renderer = UpRenderer(out, live=out.err_tty and not args.json)
     out.info(
         out.bold(f"devenv up: project {stack.name}, profile {stack.profile.name}")
         + out.dim(f" ({', '.join(stack._rel(f) for f in stack.profile.compose_files)})")
     )
+    if stack.endpoint.source != "default":
+        out.info(out.dim(f"engine: {stack.endpoint.describe()}"))
     try:
         result: UpResult = up(
             stack,
@@ -231,6 +234,7 @@ def cmd_up(args: argparse.Namespace, out: Output) -> int:
     report_up(out, stack, result)
     if args.json:
         out.json(up_document(result))
+    args.quick_exit = True  # reported; what may still run is a fast check's exec (see devenv.cli.main.console)
     return int(OUTCOME_EXIT[result.outcome])
 
 
@@ -271,11 +275,13 @@ def summary(result: UpResult) -> str:
 
 
 def report_up(out: Output, stack: Any, result: UpResult) -> None:
+    engine = getattr(stack, "endpoint", None)
     if result.ok:
         out.info(out.green(f"✔ {summary(result)} (profile {result.profile})"))
         for s in result.services:
             if s.ports:
-                out.info(out.dim(f"  {s.service}: {', '.join(str(p) for p in s.ports)}"))
+                out.info(out.dim(f"  {s.service}: {', '.join(port_text(p, engine) for p in s.ports)}"))
+        unreachable_ports(out, list(result.services), engine)
         return
     for failure in result.failures:
         render_failure(out, failure)
@@ -292,21 +298,14 @@ def report_up(out: Output, stack: Any, result: UpResult) -> None:
 
 
 def render_failure(out: Output, f: Failure) -> None:
-    out.info(out.red(f"✘ {f.service}: {f.reason}"))
-    state = f.state + (f" ({f.exit_code})" if f.exit_code is not None else "")
-    out.info(f"    state: {state}, health: {f.health.value}, restarts: {f.restart_count}")
-    if f.blocked_on:
-        out.info(f"    blocked on: {', '.join(f.blocked_on)}")
-    if f.health_output:
-        out.info("    last healthcheck output:")
-        for line in f.health_output.splitlines()[-10:]:
-            out.info(f"      {line}")
-    if f.logs:
-        out.info(f"    last {len(f.logs)} log lines:")
-        for line in f.logs:
-            out.info(out.dim("      | ") + line)
-    elif f.state != "missing":
-        out.info("    (no log output)")
+    """The failure as :meth:`Failure.report` words it (the TUI's Details view shows the same lines)."""
+    for kind, lead, text in f.report():
+        if kind == "title":
+            out.info(out.red(lead + text))
+        elif kind == "log":
+            out.info(out.dim(lead) + text)
+        else:
+            out.info(lead + text)
 
 
 # -------------------------------------------------------------------------------------- status
@@ -321,17 +320,20 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
         return follow(args, out, stack)
     statuses: list[ServiceStatus] = stack.status(args.services or None)
     args.quick_exit = True  # read-only, nothing to clean up (see devenv.cli.main.console)
+    engine = stack.endpoint
     if args.json:
         out.json(
             {
                 "project": stack.name,
                 "profile": stack.profile.name,
+                "engine": engine.to_json(),
                 "running_profile": running.name if running else None,
                 "running_profiles": list(running.profiles) if running else [],
                 "ok": all(s.ready for s in statuses),
                 "services": [
                     {
                         **s.to_json(),
+                        "addresses": addresses(s, engine),
                         "uptime_seconds": round(time.time() - s.started_at, 1) if s.started_at else None,
                     }
                     for s in statuses
@@ -347,7 +349,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
                 s.service,
                 s.state + (f" ({s.exit_code})" if s.exit_code not in (None, 0) else ""),
                 s.health.value if s.health.value != "none" else "-",
-                ", ".join(str(p) for p in s.ports) or "-",
+                ", ".join(port_text(p, engine) for p in s.ports) or "-",
                 uptime(s.started_at),
                 s.detail,
             ]
@@ -359,15 +361,19 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
         paint = out.green if s.ready else (out.dim if s.state == "missing" else out.red)
         out.print(paint(line) if out.out_tty else line)
     started = f", started with profile {running.describe()}" if running else ""
-    out.info(out.dim(f"project {stack.name}, profile {stack.profile.name}{started}"))
+    out.info(out.dim(f"project {stack.name}, profile {stack.profile.name}{started}, engine {engine.describe()}"))
+    unreachable_ports(out, statuses, engine)
     if running and stack.profile.name not in running.profiles:
         out.info(out.yellow(f"note: these containers were started with profile {running.describe()}, not this one."))
     return 0
 
 
 def check_declared(stack: Any, services: list[str]) -> None:
+    """Unknown service names are a usage error; a named service of an inactive Compose profile is
+    enabled first, as Compose does (``Stack.enable_services``)."""
     from devenv.core.compose.model import check_services
 
+    stack.enable_services(services)
     known = stack.service_names()
     if known:
         check_services(services, known)

@@ -10,7 +10,7 @@ file (zero-config mode, which derives profiles from the compose files found ther
 """
 
 from devenv.config.common import MAX_PROJECT_NAME, normalize_project_name
-from devenv.config.discovery import find_project_root, load_project
+from devenv.config.discovery import find_project_root, load_project, zero_config_project
 from devenv.config.model import (
     COMPOSE_FILE_NAMES,
     COMPOSE_OVERRIDE_FILE_NAMES,
@@ -45,4 +45,5 @@ __all__ = [
     "load_project",
     "normalize_project_name",
     "seconds_problem",
+    "zero_config_project",
 ]

@@ -58,11 +58,18 @@ def find_project_root(start: Path) -> Path:
     return _discover(_absolute(start))[0]
 
 
-def load_project(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
+def load_project(
+    start: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    problems: list[ConfigError] | None = None,
+) -> Project:
     """Discover the project from ``start`` (default: the current folder) and load it.
 
     ``environ`` (default ``os.environ``) is only consulted for ``COMPOSE_PROJECT_NAME`` in
-    zero-config mode.
+    zero-config mode. ``problems`` (``devenv doctor``): collect the problems that need not stop the
+    reading there (unknown keys, listed files that do not exist, profiles that cannot be read)
+    instead of raising the first; what still cannot be read raises.
     """
     env = os.environ if environ is None else environ
     if start is None:
@@ -82,8 +89,21 @@ def load_project(start: Path | None = None, environ: Mapping[str, str] | None = 
         )
     root, config_file = _discover(_absolute(start))
     if config_file is not None:
-        return _load_configured(root, config_file)
+        return _load_configured(root, config_file, problems)
     return _load_zero_config(root, env)
+
+
+def zero_config_project(root: Path, environ: Mapping[str, str] | None = None) -> Project:
+    """What zero-config mode makes of the compose files in ``root`` itself, whatever devenv.toml
+    there or above says (``devenv init`` writes this down). ConfigError when ``root`` has no compose file."""
+    root = _absolute(root)
+    if _first_existing(root, COMPOSE_FILE_NAMES) is None:
+        raise ConfigError(
+            f"no compose file ({', '.join(COMPOSE_FILE_NAMES)}) in {root}",
+            path=str(root),
+            hint="Run it in the folder of your Compose project (or pass -C DIR).",
+        )
+    return _load_zero_config(root, os.environ if environ is None else environ)
 
 
 def _discover(start: Path) -> tuple[Path, Path | None]:

@@ -45,6 +45,10 @@ MIGRATION_MODES = ("exec", "run")
 MIGRATION_TOOLS = ("alembic", "django", "custom")
 
 
+# The address schemes a profile's ``docker_host`` may use (what the docker CLI dials).
+DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh")
+
+
 # The upper bound of every timeout and interval (config and command line): 24 h.
 MAX_SECONDS = 86400
 
@@ -150,6 +154,10 @@ class Profile:
     migrations: MigrationsConfig
     seed: SeedConfig
     source: Path | None
+    # The Docker engine this profile runs on (at most one of the two; ``DOCKER_HOST`` /
+    # ``DOCKER_CONTEXT`` in the environment still win): a docker context's name, or an address.
+    context: str | None = None
+    docker_host: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 
@@ -20,6 +21,7 @@ from devenv.config.common import (
     _normalize_or_none,
     _q,
 )
+from devenv.config.engine import _engine_fields
 from devenv.config.model import (
     COMPOSE_FILE_NAMES,
     DEFAULT_PROFILE,
@@ -41,6 +43,7 @@ from devenv.config.validation import (
     _Src,
     _Table,
 )
+from devenv.errors import ConfigError
 
 
 def _make_profile(
@@ -52,6 +55,7 @@ def _make_profile(
     protected: bool,
     settings: _Settings,
     source: Path | None,
+    engine: Mapping[str, str] | None = None,
 ) -> Profile:
     return Profile(
         name=name,
@@ -65,6 +69,7 @@ def _make_profile(
         migrations=MigrationsConfig(**settings.migrations),
         seed=SeedConfig(**settings.seed),
         source=source,
+        **(engine or {}),
     )
 
 
@@ -90,6 +95,7 @@ def _parse_profile(
     overlays = _existing_files(table, "compose_files", root) or []
     env_files = _existing_files(table, "env_files", root) or []
     protected = table.boolean("protected") or False
+    engine = _engine_fields(table)
     settings = project_settings.merged(_Settings.parse(table))
     compose_files = [*base_files, *overlays]
     if description is None:
@@ -102,11 +108,24 @@ def _parse_profile(
         protected=protected,
         settings=settings,
         source=table.src.path,
+        engine=engine,
     )
 
 
-def _load_configured(root: Path, config_file: Path) -> Project:
-    src = _Src(config_file, _display(config_file, root))
+def _load_configured(root: Path, config_file: Path, problems: list[ConfigError] | None = None) -> Project:
+    """The project of ``config_file``. ``problems``: collect what can be collected (``devenv doctor``):
+    unknown keys, missing listed files, and each profile that cannot be read (it is left out)."""
+    src = _Src(config_file, _display(config_file, root), problems)
+
+    def collected(read: Callable[[], Profile]) -> Profile | None:
+        if problems is None:
+            return read()
+        try:
+            return read()
+        except ConfigError as exc:
+            problems.append(exc)
+            return None
+
     top = _Table(src, _read_toml(src), ())
     top.check_keys(_TOP_KEYS)
     project = top.subtable("project") or _Table(src, {}, ("project",))
@@ -177,8 +196,10 @@ def _load_configured(root: Path, config_file: Path) -> Project:
     if inline is not None:
         for profile_name, table in inline.subtables():
             _check_profile_name(src, profile_name, table.parts, f" ({_dotted(table.parts)})")
-            profiles[profile_name] = parse_profile(table, profile_name)
-            where[profile_name] = f"{src.display} [{_dotted(table.parts)}]"
+            inline_profile = collected(partial(parse_profile, table, profile_name))
+            if inline_profile is not None:
+                profiles[profile_name] = inline_profile
+                where[profile_name] = f"{src.display} [{_dotted(table.parts)}]"
 
     profiles_dir = _absolute(root / (profiles_dir_value or "profiles"))
     dir_kind = _kind(profiles_dir)
@@ -191,18 +212,23 @@ def _load_configured(root: Path, config_file: Path) -> Project:
     if dir_kind == "dir":
         for path in _profile_files(src, profiles_dir):
             profile_name = path.name[: -len(".toml")]
-            file_src = _Src(path, _display(path, root))
-            _check_profile_name(file_src, profile_name, (), " (the file name without .toml)")
-            if profile_name in profiles:
-                raise file_src.error(
-                    f"profile {_q(profile_name)} is defined twice: in {where[profile_name]} and in "
-                    f"{file_src.display}; keep only one of them",
-                    ("profiles", profile_name),
-                    hint="Remove the inline [profiles.NAME] table or the profile file.",
-                )
-            table = _Table(file_src, _read_toml(file_src), ())
-            profiles[profile_name] = parse_profile(table, profile_name)
-            where[profile_name] = file_src.display
+            file_src = _Src(path, _display(path, root), problems)
+
+            def read_file(file_src: _Src = file_src, profile_name: str = profile_name) -> Profile:
+                _check_profile_name(file_src, profile_name, (), " (the file name without .toml)")
+                if profile_name in profiles:
+                    raise file_src.error(
+                        f"profile {_q(profile_name)} is defined twice: in {where[profile_name]} and in "
+                        f"{file_src.display}; keep only one of them",
+                        ("profiles", profile_name),
+                        hint="Remove the inline [profiles.NAME] table or the profile file.",
+                    )
+                return parse_profile(_Table(file_src, _read_toml(file_src), ()), profile_name)
+
+            file_profile = collected(read_file)
+            if file_profile is not None:
+                profiles[profile_name] = file_profile
+                where[profile_name] = file_src.display
 
     if DEFAULT_PROFILE not in profiles:
         profiles[DEFAULT_PROFILE] = _make_profile(
@@ -217,11 +243,14 @@ def _load_configured(root: Path, config_file: Path) -> Project:
 
     if default_profile is not None and default_profile not in profiles:
         available = [DEFAULT_PROFILE, *sorted(p for p in profiles if p != DEFAULT_PROFILE)]
-        raise project.error(
-            "default_profile",
-            f"project.default_profile: no profile named {_q(default_profile)}"
-            f"{_did_you_mean(default_profile, available)}; available: {', '.join(available)}",
+        src.collect(
+            project.error(
+                "default_profile",
+                f"project.default_profile: no profile named {_q(default_profile)}"
+                f"{_did_you_mean(default_profile, available)}; available: {', '.join(available)}",
+            )
         )
+        default_profile = None
 
     return Project(
         root=root,

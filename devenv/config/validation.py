@@ -12,7 +12,7 @@ import math
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,8 @@ _PROFILE_KEYS = (
     "database",
     "migrations",
     "seed",
+    "context",
+    "docker_host",
 )
 
 
@@ -101,10 +103,21 @@ def seconds_problem(value: float, *, zero_ok: bool = False) -> str | None:
 
 @dataclass(frozen=True)
 class _Src:
-    """A configuration file being read: its absolute path and how messages name it."""
+    """A configuration file being read: its absolute path and how messages name it.
+
+    ``problems``: when given (``devenv doctor``), problems that need not stop the reading (unknown
+    keys, listed files that do not exist) are collected there instead of raised.
+    """
 
     path: Path
     display: str
+    problems: list[ConfigError] | None = field(default=None, compare=False)
+
+    def collect(self, error: ConfigError) -> None:
+        """Collect ``error`` when collecting, else raise it."""
+        if self.problems is None:
+            raise error
+        self.problems.append(error)
 
     def error(
         self,
@@ -121,6 +134,14 @@ class _Src:
             line=line,
             hint=hint,
         )
+
+
+class MissingFileError(ConfigError):
+    """A file listed in the configuration (``compose_files``, ``env_files``) does not exist: ``missing``."""
+
+    def __init__(self, message: str, *, path: str, key: str, missing: Path) -> None:
+        super().__init__(message, path=path, key=key)
+        self.missing = missing
 
 
 def _printable_line(text: str, limit: int = 160) -> str:
@@ -202,10 +223,12 @@ class _Table:
     def check_keys(self, allowed: Sequence[str]) -> None:
         for name in self.data:
             if name not in allowed:
-                raise self.src.error(
-                    f"unknown key {_q(self.dotted(name), limit=200)}{_did_you_mean(name, allowed)}; "
-                    f"allowed: {', '.join(allowed)}",
-                    self.key(name),
+                self.src.collect(
+                    self.src.error(
+                        f"unknown key {_q(self.dotted(name), limit=200)}{_did_you_mean(name, allowed)}; "
+                        f"allowed: {', '.join(allowed)}",
+                        self.key(name),
+                    )
                 )
 
     def string(self, name: str, *, nonempty: bool = False) -> str | None:
@@ -453,7 +476,15 @@ def _existing_files(table: _Table, name: str, root: Path) -> list[Path] | None:
         path = _absolute(root / value)
         kind = _kind(path)
         if kind is None:
-            raise table.error(name, f"{table.dotted(name)}: {_q(value)} does not exist (looked for {path})")
+            table.src.collect(
+                MissingFileError(
+                    f"{table.src.display}: {table.dotted(name)}: {_q(value)} does not exist (looked for {path})",
+                    path=str(table.src.path),
+                    key=_dotted(table.key(name)),
+                    missing=path,
+                )
+            )
+            continue
         if kind != "file":
             raise table.error(name, f"{table.dotted(name)}: {_q(value)} is not a file ({path})")
         paths.append(path)

@@ -106,11 +106,18 @@ def start(
 
 
 def stop(
-    stack: Stack, services: Sequence[str] | None = None, *, timeout: int | None = None, emit: Emit | None = None
+    stack: Stack,
+    services: Sequence[str] | None = None,
+    *,
+    timeout: int | None = None,
+    emit: Emit | None = None,
+    cancel: CancelToken | None = None,
 ) -> StopResult:
     """Stop the running containers of ``services`` (all when empty), dependents first.
 
     ``timeout``: seconds each container gets to stop before it is killed (Compose's ``-t``).
+    ``cancel``: stop waiting (outcome "interrupted", as Ctrl-C): the stop calls already sent go on
+    in the engine, no further wave is started.
     """
     sink = emit or _ignore
     t0 = time.monotonic()
@@ -121,12 +128,15 @@ def stop(
     stream = _subscribe(stack)
     outcome = "stopped"
     failures: list[Failure] = []
+    unhook = cancel.on_cancel(lambda: stream.queue.put(("cancel", None))) if cancel is not None else None
     try:
         sink(StepStarted("stop", ", ".join(targets)))
         failures = _stop_services(stack, stream, model, targets, timeout, sink, t0)
     except KeyboardInterrupt:
         outcome = "interrupted"
     finally:
+        if unhook is not None:
+            unhook()
         stream.close()
     if failures and outcome == "stopped":
         outcome = "failed"
@@ -268,6 +278,7 @@ def stop_levels(model: ComposeModel, services: Sequence[str]) -> list[list[str]]
 
 # ------------------------------------------------------------------------------------ internals
 def _model(stack: Stack, requested: Sequence[str]) -> ComposeModel:
+    stack.enable_services(requested)  # a named service of an inactive Compose profile, as Compose
     model: ComposeModel = stack.model
     check_services(requested, model.services)
     return model
@@ -387,6 +398,10 @@ def _await_stops(stack: Stack, stream: EventStream, pending: Mapping[str, str]) 
             kind, payload = stream.queue.get(timeout=max(0.0, min(due)) if due else None)
         except queue.Empty:
             continue
+        if kind == "cancel":
+            from devenv.core.cancel import Cancelled
+
+            raise Cancelled()
         if kind == "event":
             action, cid, _attrs = event_parts(payload)
             if cid in pending and action in ("stop", "destroy"):

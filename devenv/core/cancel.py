@@ -14,7 +14,13 @@ What a cancel does, per call:
   left as they are. A cancel during the create step stops ``docker compose`` and raises
   :class:`Cancelled`, as Ctrl-C there does.
 - :func:`devenv.core.engine.execio.exec_in` (``cancel=``): the exec's socket is shut down from the
-  cancelling thread, the blocked read returns, and :class:`Cancelled` is raised.
+  cancelling thread, the blocked read returns, and :class:`Cancelled` is raised. A ``stoppable``
+  exec (migrations, seed) also ends its process group inside the container first (on Ctrl-C and
+  SIGTERM too), so nothing keeps running there.
+- migrations and seed (:mod:`devenv.core.migrations`, ``cancel=``): the command is stopped in the
+  container, a :class:`~devenv.core.events.MigrationInterrupted` event says so and what state it
+  left (the revision, read with the tool's history), then the interruption propagates (exit 130,
+  143 for SIGTERM; inside ``db reset`` the restore command is named).
 - database flows (``open_session(..., cancel=)`` and the flows that take ``cancel=``): checked
   between steps and inside every exec; a cancel after the drop raises the error that names the
   snapshot and the restore command; a cancelled snapshot leaves no file and no ``pg_dump``.
@@ -33,6 +39,9 @@ Threading contract (the one place it is written down; README "Architecture" poin
   order; they must return quickly (the TUI: ``post_message``). Its iterator (``events()``) hands
   the same events to whichever thread iterates. ``statuses()``, ``watch_stats``, ``stop_stats``
   and ``close`` may be called from any thread.
+- :class:`~devenv.core.debug.session.DebugSession` (the DAP client): its requests block the calling
+  thread (``attach`` takes ``cancel=``); its ``emit`` callback runs in the DAP reader threads
+  ("devenv-dap-*"), which must never wait for a response themselves.
 - :meth:`CancelToken.on_cancel` callbacks run in the thread that calls ``cancel()`` (or at once,
   in the registering thread, when the token is already cancelled); they must not block.
 """
@@ -44,7 +53,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator
 
-__all__ = ["CancelToken", "Cancelled", "cancel_hook", "check"]
+__all__ = ["CancelToken", "Cancelled", "cancel_hook", "check", "shielded"]
 
 
 class Cancelled(KeyboardInterrupt):
@@ -123,3 +132,28 @@ def cancel_hook(token: CancelToken | None, fn: Callable[[], None]) -> Iterator[N
         yield
     finally:
         remove()
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """A short clean-up that a second Ctrl-C or SIGTERM must not cut (ending a process in a container).
+
+    In the main thread of a process (only there can handlers be set), SIGINT and SIGTERM are ignored
+    while the block runs and the previous handlers come back after it; elsewhere (a TUI worker
+    thread, which no signal interrupts) it does nothing. Keep the block bounded in time.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, handler)

@@ -20,7 +20,8 @@ core's sake (the TUI still has to hop to its event loop with ``post_message``).
 - per-service actions (:mod:`devenv.core.actions`: start, stop, restart, recreate, rebuild):
   :class:`ActionStarted`, :class:`ServiceStopped`, plus the stack and wait events of ``up``;
 - migrations and seed (:mod:`devenv.core.migrations`): :class:`MigrationWaiting`,
-  :class:`MigrationStarted`, :class:`MigrationOutput`, :class:`MigrationFinished`, plus the stack
+  :class:`MigrationStarted`, :class:`MigrationOutput`, :class:`MigrationFinished`,
+  :class:`MigrationInterrupted`, plus the stack
   and wait events of the ``up`` they may run first;
 - database flows (:mod:`devenv.core.db`): :class:`DbStep`, :class:`DbOutput`,
   :class:`SnapshotWritten`, :class:`DbNotice`, plus the events of the ``up``, migrations and seed
@@ -32,7 +33,11 @@ core's sake (the TUI still has to hop to its event loop with ``post_message``).
   own and calls its subscribers from that thread (the threading contract is in
   :mod:`devenv.core.cancel`).
 
-Events of later capabilities (the debugger, watch) belong here too.
+- the debugger (:class:`devenv.core.debug.session.DebugSession`): its events (``DebugStopped``,
+  ``DebugOutput``...) live in :mod:`devenv.core.debug.dapmodel`; like the monitor's, they come from
+  threads of its own (one DAP reader thread per attached process).
+
+Events of later capabilities (watch) belong here too.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ __all__ = [
     "EngineUnreachable",
     "Event",
     "MigrationFinished",
+    "MigrationInterrupted",
     "MigrationOutput",
     "MigrationStarted",
     "MigrationWaiting",
@@ -134,7 +140,7 @@ class ServiceChanged(Event):
 @dataclass(frozen=True)
 class ServiceReady(Event):
     service: str
-    how: str  # "healthy", "running", "completed", "probe"
+    how: str  # "healthy", "running", "completed", "probe", "healthcheck passed (devenv check)"
     elapsed: float
 
 
@@ -188,6 +194,36 @@ class MigrationFinished(Event):
     elapsed: float
 
 
+@dataclass(frozen=True)
+class MigrationInterrupted(Event):
+    """The command was interrupted (``why``: "Ctrl-C", "SIGTERM" or "cancelled") and stopped.
+
+    ``stopped``: the engine said its processes ended in the container (False: it may still run
+    there). ``revision``: the current revision(s) read afterwards with the tool's history (empty:
+    none applied); ``pending``: how many are not applied; ``state``: that state in one line, or
+    why it could not be read. ``hint``: the command that finishes the job.
+    """
+
+    command: str
+    service: str
+    why: str
+    stopped: bool
+    revision: tuple[str, ...] | None = None
+    pending: int | None = None
+    state: str = ""
+    hint: str = ""
+
+    def lines(self) -> list[str]:
+        """The report as front ends print it (the CLI and the TUI share the wording)."""
+        stopped = "stopped in the container" if self.stopped else "NOT confirmed stopped in the container"
+        out = [f"{self.why}: `{self.command}` in {self.service} was {stopped}"]
+        if self.state:
+            out.append(f"  {self.state}")
+        if self.hint:
+            out.append(f"  to finish it: {self.hint}")
+        return out
+
+
 # -------------------------------------------------------------------------------------- database
 @dataclass(frozen=True)
 class DbStep(Event):
@@ -239,7 +275,9 @@ class StatusChanged(Event):
 
     ``old`` is what the monitor showed before (None for a service it did not know); ``cause`` is
     the Engine action behind the change ("die", "start", "health_status: unhealthy", "destroy"...),
-    "resync" after a reconnect, or "engine unreachable" when the status became unknown.
+    "devenv-check" when devenv's run of a ``starting`` container's healthcheck test passed (ready,
+    ``ready_by: "devenv-check"``), "resync" after a reconnect, or "engine unreachable" when the
+    status became unknown.
     ``engine_time``: the Engine event's own time (``timeNano``, epoch seconds), when there is one.
     """
 

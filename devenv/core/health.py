@@ -17,8 +17,10 @@ Verdicts:
   its restart policy retries it (below; plain ``docker compose up --wait`` calls a crash-looping
   service without healthcheck healthy; we do not);
 - a probe (``[probes.<service>]``), when configured, must pass as well (the waiter runs it);
-- ``service_healthy`` for dependents also holds once a fast check passed while the health is
-  ``starting`` (:mod:`devenv.core.fastcheck`); the service's own verdict still waits for Docker;
+- a fast check (:mod:`devenv.core.fastcheck`: the container's own healthcheck test, or its
+  host-side equivalent, run by devenv) that passed while Docker's health is still ``starting``
+  counts as healthy: for the service's own verdict, for ``service_healthy`` dependents and for
+  ``devenv status`` (``ready_by: "devenv-check"``; Docker's own flag is ``ready_by: "docker"``);
 - exit 0 with restart policy "no"/"on-failure": "completed" (a one-shot such as ``migrate``);
 - non-zero exit under "no": failed;
 - restart policies (:func:`on_die`): under "on-failure:N" a non-zero exit the engine restarts is a
@@ -40,6 +42,11 @@ from devenv.core.models import ContainerInfo, Health, Readiness, ServiceStatus
 RESTARTING_POLICIES = ("always", "unless-stopped")
 LOOP_EXITS = 3  # exits in a row, each after a quick run, that make a crash loop
 QUICK_RUN = 10.0  # seconds; Docker resets its restart back-off after a run this long
+
+# How readiness was established (ServiceStatus.ready_by).
+READY_BY_DOCKER = "docker"
+READY_BY_CHECK = "devenv-check"
+CHECKED = "healthcheck passed (devenv check)"  # detail of a container ready by devenv's check
 
 
 # ------------------------------------------------------------------------------ status snapshot
@@ -63,6 +70,9 @@ def aggregate(service: str, containers: list[ContainerInfo], settle: float = 0.0
                 ready, detail = False, d
     ports = tuple(p for c in containers for p in c.ports)
     started = [c.started_at for c in containers if c.started_at]
+    ready_by = None
+    if ready:
+        ready_by = READY_BY_CHECK if any(checked_ready(c) for c in containers) else READY_BY_DOCKER
     return ServiceStatus(
         service=service,
         state=worst.state,
@@ -73,13 +83,21 @@ def aggregate(service: str, containers: list[ContainerInfo], settle: float = 0.0
         detail=detail if len(containers) == 1 else f"{detail} ({len(containers)} containers)",
         containers=tuple(sorted(containers, key=lambda c: c.number)),
         started_at=min(started) if started else None,
+        ready_by=ready_by,
     )
+
+
+def checked_ready(c: ContainerInfo) -> bool:
+    """Docker still says ``starting``, and devenv's run of the healthcheck test passed (in this start)."""
+    return c.checked and c.state == "running" and c.has_healthcheck and c.health == Health.STARTING
 
 
 def _container_ready(c: ContainerInfo) -> tuple[bool, str]:
     """Readiness as ``devenv status`` sees it (a snapshot; the wait, container_readiness, is stricter)."""
     if c.state == "running":
         if c.has_healthcheck:
+            if checked_ready(c):
+                return True, CHECKED
             return c.health == Health.HEALTHY, c.health.value if c.health != Health.NONE else "running"
         return True, "running"
     if c.state == "exited":
@@ -104,7 +122,22 @@ class Tracked:
     oom: bool = False
     quick_exits: int = 0  # exits in a row after runs shorter than QUICK_RUN (crash-loop rule)
     retry: str = ""  # the last exit the restart policy retries, while it is being retried
-    fast_ready: bool = False  # passed a fast check in this start (devenv.core.fastcheck)
+
+
+def tracked_from_inspect(info: ContainerInfo, *, wall: float, mono: float) -> Tracked:
+    """A container first seen in an inspect (``wall``/``mono``: now): its start time and, for a
+    container between an exit and its policy's restart or already unhealthy, the verdict so far
+    (``health_status`` events fire only on a change: an already-unhealthy container sends none)."""
+    t = Tracked(info=info, needs_start=info.state not in ("running", "restarting", "paused"))
+    if info.state == "running" and info.started_at:
+        t.started_mono = mono - max(0.0, wall - info.started_at)
+    if info.state == "restarting":
+        t.quick_exits = 1  # a crash loop when it has been going on
+        if info.restart_count >= LOOP_EXITS and not (info.restart_policy == "on-failure" and info.max_retries):
+            t.failure = loop_reason(info, info.exit_code)
+    elif info.state == "running" and info.health == Health.UNHEALTHY:
+        t.failure = "is unhealthy"
+    return t
 
 
 def uninspectable(cid: str, attrs: Mapping[str, Any], error: str) -> Tracked:
@@ -185,8 +218,8 @@ def apply_event(t: Tracked, action: str, attrs: Mapping[str, Any], now: float) -
     ``now`` is the monotonic time the event was handled (the start time of a ``start``).
     """
     info = t.info
-    if action in ("start", "die"):
-        t.fast_ready = False
+    if action in ("start", "die") and info.checked:
+        info = replace(info, checked=False)  # a check's pass holds for one start only
     if action == "start":
         # A start devenv asked for resets the engine's restart count (and its back-off); any other
         # start of a stopped container is the restart policy at work.
@@ -244,11 +277,9 @@ def container_readiness(t: Tracked, now: float, *, settle: float, probed: bool) 
                 return Readiness.READY, "healthy", ""
             if info.health == Health.UNHEALTHY:
                 return Readiness.FAILED, "", "is unhealthy"
-            return (
-                Readiness.WAITING,
-                "",
-                "health: starting" + again + (" (ready for dependents: fast check)" * t.fast_ready),
-            )
+            if checked_ready(info):
+                return Readiness.READY, CHECKED, ""
+            return Readiness.WAITING, "", "health: starting" + again
         started = t.started_mono if t.started_mono is not None else now
         # A configured probe is stronger evidence than the settle window: it gates instead.
         if probed or now - started >= settle:
@@ -275,8 +306,8 @@ def condition_met(containers: Iterable[Tracked], condition: str) -> bool:
         info = t.info
         if condition == "service_healthy":
             # A fast check pass (the service's own test, or its host-side equivalent) counts too.
-            fast = t.fast_ready and info.state == "running" and info.health == Health.STARTING
-            ok = info.health == Health.HEALTHY or fast if info.has_healthcheck else info.state == "running"
+            healthy = info.health == Health.HEALTHY or checked_ready(info)
+            ok = healthy if info.has_healthcheck else info.state == "running"
         elif condition == "service_completed_successfully":
             ok = info.state == "exited" and info.exit_code == 0
         else:  # service_started: started once is enough (Compose does not wait for more)

@@ -321,7 +321,3 @@ def describe(test: HealthTest) -> str:
     if test.from_host:
         return f"{test.kind} :{test.port}"
     return test.kind
-
-
-def shell_quote(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

@@ -161,7 +161,9 @@ class LogFollower:
             cancel.on_cancel(self.close)
 
     def _subscribe(self) -> Any:
-        return self.api.events(decode=True, filters={"type": "container", "label": f"{PROJECT_LABEL}={self.project}"})
+        # Only starts matter here: unfiltered, every healthcheck run is three exec events to decode and drop.
+        filters = {"type": "container", "label": f"{PROJECT_LABEL}={self.project}", "event": ["start"]}
+        return self.api.events(decode=True, filters=filters)
 
     # ------------------------------------------------------------------------------ connection
     def _watch(self) -> None:

@@ -58,6 +58,9 @@ class ContainerInfo:
     image: str = ""
     oom_killed: bool = False
     health_output: str | None = None  # output of the last healthcheck run
+    # Docker's health is still ``starting``, but devenv ran the container's healthcheck test (or its
+    # host-side equivalent) and it passed (devenv.core.fastcheck): ready, "ready_by": "devenv-check".
+    checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class ServiceStatus:
     detail: str = ""
     containers: tuple[ContainerInfo, ...] = ()
     started_at: float | None = None
+    # How readiness was established: "docker" (Docker's own state: healthy, running, completed),
+    # "devenv-check" (Docker still says starting; the healthcheck test passed when devenv ran it),
+    # None while not ready.
+    ready_by: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -80,6 +87,7 @@ class ServiceStatus:
             "state": self.state,
             "health": self.health.value,
             "ready": self.ready,
+            "ready_by": self.ready_by,
             "exit_code": self.exit_code,
             "ports": [str(p) for p in self.ports],
             "detail": self.detail,
@@ -109,6 +117,30 @@ class Failure:
     health_output: str | None = None
     logs: tuple[str, ...] = ()
     blocked_on: tuple[str, ...] = ()  # dependencies this service was still waiting for
+
+    def report(self) -> list[tuple[str, str, str]]:
+        """What both front ends show of it, line by line: ``(kind, lead, text)``.
+
+        ``kind`` is "title" (the service and the reason), "detail" or "log" (one of its last log
+        lines); ``lead`` is the indentation (and the ``|`` before a log line), which a front end may
+        style apart (the CLI dims it). The CLI prints these lines, the TUI's Details view draws them.
+        """
+        state = self.state + (f" ({self.exit_code})" if self.exit_code is not None else "")
+        out = [
+            ("title", "", f"✘ {self.service}: {self.reason}"),
+            ("detail", "    ", f"state: {state}, health: {self.health.value}, restarts: {self.restart_count}"),
+        ]
+        if self.blocked_on:
+            out.append(("detail", "    ", f"blocked on: {', '.join(self.blocked_on)}"))
+        if self.health_output:
+            out.append(("detail", "    ", "last healthcheck output:"))
+            out += [("detail", "      ", line) for line in self.health_output.splitlines()[-10:]]
+        if self.logs:
+            out.append(("detail", "    ", f"last {len(self.logs)} log lines:"))
+            out += [("log", "      | ", line) for line in self.logs]
+        elif self.state != "missing":
+            out.append(("detail", "    ", "(no log output)"))
+        return out
 
     def to_json(self) -> dict[str, object]:
         return {

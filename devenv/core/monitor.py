@@ -44,6 +44,8 @@ from devenv.core.events import (
 )
 from devenv.core.health import Tracked, aggregate, apply_event, event_parts
 from devenv.core.models import ContainerInfo, Health, ServiceStatus
+from devenv.core.status_changes import UNKNOWN, describe_error, event_time, health_output, restarts, status_key
+from devenv.core.status_changes import unknown_status as unknown_status
 
 if TYPE_CHECKING:
     import docker
@@ -53,49 +55,11 @@ if TYPE_CHECKING:
 
 __all__ = ["UNKNOWN", "StackMonitor", "unknown_status"]
 
-UNKNOWN = "unknown"  # the state of every service while the engine is unreachable
 # Events after which one inspect refreshes what the event does not say (ports, start time, restart
 # count, health output). Not after "die": an inspect then waits for the engine's clean-up of the
 # container (measured: 50 ms to over 1 s on a busy machine), and the event says all that changed.
 _REFRESH = ("start", "restart", "unpause")
 _CLOSED = object()
-
-
-def unknown_status(last: ServiceStatus, why: str = "engine unreachable") -> ServiceStatus:
-    """``last`` made "unknown": the last seen containers are kept, nothing claims to be current."""
-    if last.state == UNKNOWN:
-        return last
-    return replace(
-        last,
-        state=UNKNOWN,
-        health=Health.NONE,
-        ready=False,
-        exit_code=None,
-        ports=(),
-        detail=f"{why} (last seen: {last.state})",
-        started_at=None,
-    )
-
-
-def restarts(status: ServiceStatus) -> int:
-    return sum(c.restart_count for c in status.containers)
-
-
-def health_output(status: ServiceStatus) -> str | None:
-    return next((c.health_output for c in status.containers if c.health_output), None)
-
-
-def _key(s: ServiceStatus) -> tuple[Any, ...]:
-    return (
-        s.state,
-        s.health,
-        s.ready,
-        s.exit_code,
-        s.detail,
-        s.ports,
-        restarts(s),
-        tuple((c.id, c.state, c.health) for c in s.containers),
-    )
 
 
 class StackMonitor:
@@ -116,6 +80,7 @@ class StackMonitor:
         cancel: CancelToken | None = None,
         backoff: tuple[float, float] = (0.1, 5.0),
         heartbeat: float = 10.0,
+        fast_checks: Callable[[str], bool] | None = None,
     ) -> None:
         self.api = api
         self.project = project
@@ -138,11 +103,16 @@ class StackMonitor:
         self._stats_services: set[str] = set()
         self._unhook = cancel.on_cancel(self.close) if cancel is not None else None
         self.subscriber_error: BaseException | None = None  # the last exception a subscriber raised
+        # Services whose `starting` containers devenv checks itself (devenv.core.fastcheck), as `up`
+        # and `devenv status` do: a pass makes the service ready ("ready_by": "devenv-check").
+        self._fast_allowed = fast_checks
+        self._fast: Any = None  # FastChecks, made when a container first needs a check
 
     @classmethod
     def for_stack(cls, stack: Stack, services: Iterable[str] | None = None, **kwargs: Any) -> StackMonitor:
         """A monitor of ``stack``: its profile's services (from the compose files), or only ``services``."""
         names = list(services) if services else stack.service_names()
+        kwargs.setdefault("fast_checks", stack.profile.readiness.fast_checks_for)
         return cls(stack.api, stack.name, names, all_services=not services, **kwargs)
 
     # -- public ---------------------------------------------------------------------------------
@@ -231,6 +201,8 @@ class StackMonitor:
         self._close_stream()
         if self._stats is not None:
             self._stats.close()
+        if self._fast is not None:
+            self._fast.close()
         if self._unhook is not None:
             self._unhook()
         thread = self._thread
@@ -252,7 +224,9 @@ class StackMonitor:
         self._close_stream()
         self._generation += 1
         gen = self._generation
-        stream = self.api.events(decode=True, filters={"type": "container", "label": f"{PROJECT_LABEL}={self.project}"})
+        from devenv.core.eventstream import event_filters  # an idle monitor then has nothing to do
+
+        stream = self.api.events(decode=True, filters=event_filters(self.project))
         self._stream = stream
         threading.Thread(target=self._read, args=(gen, stream), name="devenv-monitor-events", daemon=True).start()
 
@@ -300,6 +274,8 @@ class StackMonitor:
                 self._lost(payload[1])
             elif kind == "stats":
                 self._on_stats(*payload)
+            elif kind == "fastcheck":
+                self._on_check(*payload)
 
     def _lost(self, error: BaseException) -> None:
         """The engine went away: statuses become unknown, then reconnect with backoff."""
@@ -311,7 +287,7 @@ class StackMonitor:
             for _old, new in changes:
                 self._status[new.service] = new
         delay, longest = self.backoff
-        self._dispatch(EngineUnreachable(_describe(error), delay))
+        self._dispatch(EngineUnreachable(describe_error(error), delay))
         for old, new in changes:
             self._dispatch(StatusChanged(new.service, old, new, "engine unreachable"))
         attempts = 0
@@ -331,7 +307,7 @@ class StackMonitor:
             self._dispatch(EngineReconnected(round(time.monotonic() - down_since, 3), attempts))
             for new in statuses:
                 before = previous.get(new.service)
-                if before is None or _key(before) != _key(new):
+                if before is None or status_key(before) != status_key(new):
                     self._dispatch(StatusChanged(new.service, before, new, "resync", restarts(new), health_output(new)))
             self._dispatch(MonitorSynced(tuple(statuses), "resync"))
             if self._stats_services:
@@ -376,27 +352,67 @@ class StackMonitor:
         listed = self.api.containers(all=True, filters={"label": [f"{PROJECT_LABEL}={self.project}"]})
         now_wall, now_mono = time.time(), time.monotonic()
         tracked: dict[str, Tracked] = {}
+        starting: list[dict[str, Any]] = []  # inspect documents of containers Docker calls `starting`
         for item in listed:
             labels = item.get("Labels") or {}
             if labels.get(ONEOFF_LABEL) == "True" or not self._follows(labels.get(SERVICE_LABEL)):
                 continue
-            info = self._inspect(str(item["Id"]))
-            if info is None:
+            doc = self._inspect(str(item["Id"]))
+            if doc is None:
                 continue
+            info = container_from_inspect(doc)
             t = Tracked(info=info, needs_start=False)
             if info.state == "running" and info.started_at:
                 t.started_mono = now_mono - max(0.0, now_wall - info.started_at)
             tracked[info.id] = t
+            if info.health == Health.STARTING and self._fast_allowed is not None and self._fast_allowed(info.service):
+                starting.append(doc)
+        if starting:  # the first statuses agree with `devenv status`: one check each, at once
+            from devenv.core.fastcheck import check_now
+
+            for cid in check_now(self.api, starting):
+                tracked[cid].info = replace(tracked[cid].info, checked=True)
         with self._lock:
             self._tracked = tracked
             names = list(self.services)
             names += sorted({t.info.service for t in tracked.values()} - set(names))
             self._status = {name: self._aggregate(name) for name in names}
-            return list(self._status.values())
+            statuses = list(self._status.values())
+        for t in tracked.values():
+            self._check(t)
+        return statuses
 
-    def _inspect(self, cid: str) -> ContainerInfo | None:
+    def _check(self, t: Tracked) -> None:
+        """Fast-check a container while Docker calls it ``starting`` (or stop checking it)."""
+        if self._fast_allowed is None or self._closed.is_set():
+            return
+        if self._fast is None:
+            if t.info.health != Health.STARTING:
+                return
+            from devenv.core.fastcheck import FastChecks
+
+            # Slower than `up`'s exec cadence: a monitor may watch a slow service for a long time;
+            # after a pass, checked again every second (about Docker's own cadence) until Docker decides.
+            self._fast = FastChecks(self.api, self._fast_allowed, self._inbox.put, exec_cadence=0.5, recheck=1.0)
+        self._fast.follow(t)
+
+    def _on_check(self, cid: str, token: Any, passed: bool, _detail: str) -> None:
+        """A fast check passed (ready while Docker still says ``starting``), or no longer passes."""
+        with self._lock:
+            t = self._tracked.get(cid)
+            if t is None or t.started_mono != token or t.info.health != Health.STARTING or t.info.state != "running":
+                return
+            t.info = replace(t.info, checked=passed)
+            name = t.info.service
+            old = self._status.get(name)
+            new = self._status[name] = self._aggregate(name)
+        if old is None or status_key(old) != status_key(new):
+            self._dispatch(StatusChanged(name, old, new, "devenv-check", restarts(new), health_output(new)))
+
+    def _inspect(self, cid: str) -> dict[str, Any] | None:
         try:
-            return container_from_inspect(self.api.inspect_container(cid))
+            doc: dict[str, Any] = self.api.inspect_container(cid)
+            return doc
         except Exception as exc:
             if "No such container" in str(exc) or "404" in str(exc):
                 return None
@@ -411,7 +427,7 @@ class StackMonitor:
         service = attrs.get(SERVICE_LABEL)
         if attrs.get(ONEOFF_LABEL) == "True" or not self._follows(service):
             return
-        engine_time = _event_time(ev)
+        engine_time = event_time(ev)
         with self._lock:
             t = self._tracked.get(cid)
         fresh = None
@@ -447,14 +463,16 @@ class StackMonitor:
             new = self._aggregate(name)
             self._status[name] = new
             watch = action == "start" and self._wants_stats(t.info)
-        if old is None or _key(old) != _key(new):
+        if old is None or status_key(old) != status_key(new):
             self._dispatch(StatusChanged(name, old, new, action, restarts(new), health_output(new), engine_time))
         if watch and self._stats is not None:
             self._stats.watch(cid)
+        self._check(t)  # a destroyed container is "removed": its check, if any, stops
 
     def _quiet_inspect(self, cid: str) -> ContainerInfo | None:
         try:
-            return self._inspect(cid)
+            doc = self._inspect(cid)
+            return container_from_inspect(doc) if doc is not None else None
         except Exception:  # the engine hiccuped: the event alone still counts; a break shows up in the stream
             return None
 
@@ -471,16 +489,3 @@ class StackMonitor:
             info = t.info
         cpu, memory, limit = sample_from_stats(doc)
         self._dispatch(ContainerStats(info.service, info.name, cpu, memory, limit, info.restart_count))
-
-
-def _event_time(ev: Mapping[str, Any]) -> float | None:
-    nano = ev.get("timeNano")
-    if isinstance(nano, int | float) and nano:
-        return float(nano) / 1e9
-    seconds = ev.get("time")
-    return float(seconds) if isinstance(seconds, int | float) and seconds else None
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

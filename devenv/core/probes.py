@@ -35,9 +35,16 @@ def run_probe(api: docker.APIClient, probe: Probe, info: ContainerInfo) -> tuple
 def _tcp(api: docker.APIClient, probe: Probe, info: ContainerInfo) -> tuple[bool, str]:
     port = int(probe.tcp or 0)
     host, host_port = None, port
+    engine_host = _engine_host(api)
     for binding in info.ports:
         if binding.container_port == port and binding.protocol == "tcp":
-            host = "127.0.0.1" if binding.host_ip in ("0.0.0.0", "::", "") else binding.host_ip
+            wildcard = binding.host_ip in ("0.0.0.0", "::", "")
+            if engine_host is not None:  # a remote engine publishes on its own host
+                if not wildcard and binding.host_ip.startswith("127."):
+                    return False, f"tcp {port}: published on 127.0.0.1 of {engine_host}, not reachable from here"
+                host = engine_host if wildcard else binding.host_ip
+            else:
+                host = "127.0.0.1" if wildcard else binding.host_ip
             host_port = binding.host_port
             break
     if host is None:
@@ -50,6 +57,17 @@ def _tcp(api: docker.APIClient, probe: Probe, info: ContainerInfo) -> tuple[bool
             return True, f"tcp {host}:{host_port} accepted"
     except OSError as exc:
         return False, f"tcp {host}:{host_port}: {exc.strerror or exc}"
+
+
+def _engine_host(api: docker.APIClient) -> str | None:
+    """The engine's host when docker-py talks TCP to another machine (None: this machine's engine)."""
+    base = str(getattr(api, "base_url", ""))
+    if not base.startswith(("http://", "https://")):
+        return None
+    from urllib.parse import urlsplit
+
+    name = urlsplit(base).hostname
+    return None if name is None or name in ("localhost", "::1") or name.startswith("127.") else name
 
 
 def _http(url: str, timeout: float) -> tuple[bool, str]:

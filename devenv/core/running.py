@@ -69,7 +69,14 @@ class RunningProfile:
 
 
 def _norm(paths: Iterable[Any]) -> frozenset[str]:
-    return frozenset(os.path.normpath(os.path.abspath(str(p))) for p in paths if str(p))
+    """Absolute paths; devenv's debug overlay is left out (a debugged service is still the profile's)."""
+    return frozenset(os.path.normpath(os.path.abspath(str(p))) for p in paths if str(p) and not _debug_overlay(p))
+
+
+def _debug_overlay(path: Any) -> bool:
+    """``devenv.core.debug.overlay.is_overlay_file``, without importing it on ``status``'s path."""
+    parts = os.path.normpath(str(path)).split(os.sep)
+    return len(parts) >= 3 and parts[-3:-1] == [".devenv", "debug"] and parts[-1].endswith(".yml")
 
 
 def _split(value: str | None) -> frozenset[str]:

@@ -10,6 +10,7 @@ the Compose runner are in :mod:`devenv.core.compose`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -19,18 +20,41 @@ from typing import TYPE_CHECKING, Any
 from devenv.core.compose.files import active_profiles, declared_services
 from devenv.core.compose.model import ComposeModel, check_services
 from devenv.core.compose.runner import ComposeProcess, compose_error
-from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, container_from_inspect
-from devenv.core.health import aggregate
+from devenv.core.inspection import inspected, stack_status
 from devenv.core.models import ContainerInfo, ServiceStatus, UpResult
-from devenv.errors import DockerUnavailableError
 
 if TYPE_CHECKING:
     import docker
 
     from devenv.config import Profile, Project
     from devenv.core.cancel import CancelToken
+    from devenv.core.engine.endpoint import Endpoint
     from devenv.core.events import Emit
     from devenv.core.waiter import Waiter
+
+
+class ComposedConfig:
+    """``docker compose config`` of a profile, plus that of services enabled by name (``Stack.start_config``)."""
+
+    def __init__(self, base: ComposeProcess, named: ComposeProcess | None) -> None:
+        self.base = base
+        self.named = named
+
+    def json(self) -> dict[str, Any]:
+        data = self.base.json()
+        if self.named is None:
+            return data
+        extra = self.named.json()
+        for key in ("services", "networks", "volumes", "secrets", "configs"):
+            if extra.get(key):
+                data[key] = {**extra[key], **(data.get(key) or {})}
+        return data
+
+    def stop(self) -> None:
+        for proc in (self.base, self.named):
+            if proc is not None:
+                proc.stop()
+
 
 # What runs once every target service of an ``up`` is ready; returns the final result.
 AfterReady = Callable[["Stack", UpResult, "Emit"], UpResult]
@@ -40,6 +64,7 @@ class Stack:
     """One project under one profile."""
 
     compose_profiles: tuple[str, ...] = ()
+    named_services: tuple[str, ...] = ()  # enabled by name though their Compose profiles are not active
 
     def __init__(
         self,
@@ -51,6 +76,13 @@ class Stack:
     ) -> None:
         self.project = project
         self.profile = profile
+        # While a service is under `devenv debug`, devenv's overlay is the profile's last compose
+        # file for every command (devenv.core.debug.overlay). One stat when no service ever was.
+        root = getattr(project, "root", None)  # tests build stacks of stand-ins
+        if root is not None and os.path.isdir(os.path.join(root, ".devenv", "debug")):
+            from devenv.core.debug.overlay import with_debug_overlay
+
+            self.profile = with_debug_overlay(root, profile)
         self._api = api
         self._reader: Any = None
         # Compose's own service profiles (`docker compose --profile`), for every Compose command.
@@ -61,12 +93,29 @@ class Stack:
         return self.project.name
 
     # -- connections --------------------------------------------------------------------------
+    @cached_property
+    def endpoint(self) -> Endpoint:
+        """The one Docker engine of this profile (its ``context`` / ``docker_host``, unless
+        ``DOCKER_HOST`` / ``DOCKER_CONTEXT`` say otherwise): every client and child process uses it."""
+        from devenv.core.engine.endpoint import of_profile
+
+        return of_profile(self.profile)
+
+    def child_env(self) -> dict[str, str] | None:
+        """The environment of a ``docker`` / ``docker compose`` child of this profile (None: inherit ours)."""
+        pinned = self.endpoint.child_env
+        if not pinned:
+            return None
+        import os
+
+        return {**os.environ, **pinned}
+
     @property
     def api(self) -> docker.APIClient:
         if self._api is None:
             from devenv.core.engine.client import connect
 
-            self._api = connect()
+            self._api = connect(endpoint=self.endpoint)
         return self._api
 
     @property
@@ -75,10 +124,10 @@ class Stack:
         if self._api is not None:
             return self._api
         if self._reader is None:
-            from devenv.core.engine.rawapi import RawEngine, local_socket
+            from devenv.core.engine.rawapi import RawEngine
 
-            path = local_socket()
-            self._reader = RawEngine(path) if path else self.api
+            path = self.endpoint.unix_path
+            self._reader = RawEngine(path, where=self.endpoint.describe()) if path else self.api
         return self._reader
 
     def compose_args(self) -> list[str]:
@@ -92,10 +141,44 @@ class Stack:
             args += ["--profile", p]
         return args
 
+    def project_env(self, name: str) -> str | None:
+        """A variable of Compose's project environment (the process's, then the profile's env files)."""
+        from devenv.core.compose.files import project_env
+
+        files = self.profile.compose_files
+        return project_env(name, self.profile.env_files, files[0].parent if files else None)
+
     def active_compose_profiles(self) -> list[str]:
         """The Compose profiles in force, decided as Compose does (flags, COMPOSE_PROFILES, env files)."""
         files = self.profile.compose_files
         return active_profiles(self.compose_profiles, self.profile.env_files, files[0].parent if files else None)
+
+    def enable_services(self, names: Iterable[str]) -> list[str]:
+        """Enable services named on the command line whose Compose profiles are not active, as Compose does.
+
+        Compose enables a disabled service it is asked for by name, with its dependencies (compose-go
+        ``WithServicesEnabled``: ``docker compose up tool`` starts ``tool`` of profile ``debug``
+        without ``--profile debug``, and fails with "no such service" when a dependency stays
+        disabled). The same here: such names are kept in ``named_services``; the model then adds
+        what ``docker compose config SERVICE...`` gives for them (Compose's own enabling, checked as
+        Compose checks it) to the profile's services, and ``service_names`` lists them. Compose
+        commands that name them enable them by themselves. Returns the names enabled now.
+        """
+        from devenv.core.compose.files import service_profiles
+
+        names = list(names)
+        if not names:
+            return []
+        known = self.service_names()
+        missing = [n for n in names if n not in known]
+        if not missing:
+            return []
+        profiles = service_profiles(self.profile.compose_files, strict=True, root=self.project.root)
+        enabled = [n for n in missing if profiles.get(n)]
+        if enabled:
+            self.named_services = (*self.named_services, *enabled)
+            self.__dict__.pop("model", None)  # read again with them
+        return enabled
 
     # -- compose verbs --------------------------------------------------------------------------
 
@@ -110,6 +193,20 @@ class Stack:
             compose_args=self.compose_args(),
             model=self.__dict__.get("model"),  # only when already loaded: no second config
             streamed=streamed,
+            variables=self.missing_variables_error,
+        )
+
+    def missing_variables_error(self) -> Exception | None:
+        """Every required variable this profile leaves unset, as one error (exit 2); None when none is."""
+        from devenv.core.compose.interpolation import missing_required, missing_variables_error
+
+        files, env_files = self.profile.compose_files, self.profile.env_files
+        return missing_variables_error(
+            missing_required(files, env_files),
+            profile=self.profile.name,
+            compose_files=files,
+            env_files=env_files,
+            root=self.project.root,
         )
 
     def _rel(self, path: Path) -> str:
@@ -118,9 +215,18 @@ class Stack:
         except ValueError:
             return str(path)
 
-    def start_config(self) -> ComposeProcess:
-        """Start ``docker compose config --format json`` (interpolated, merged; validates the files)."""
-        return ComposeProcess(self, "config", ["config", "--format", "json"], merge_output=False)
+    def start_config(self) -> ComposedConfig:
+        """Start ``docker compose config --format json`` (interpolated, merged; validates the files).
+
+        With ``named_services``, ``config --format json NAME...`` runs beside it and its services
+        (the named ones and their dependencies, enabled by Compose) are added to the result.
+        """
+        base = ComposeProcess(self, "config", ["config", "--format", "json"], merge_output=False)
+        named = None
+        if self.named_services:
+            args = ["config", "--format", "json", *self.named_services]
+            named = ComposeProcess(self, "config", args, merge_output=False)
+        return ComposedConfig(base, named)
 
     def config_json(self) -> dict[str, Any]:
         return self.start_config().json()
@@ -169,12 +275,19 @@ class Stack:
         finally:
             proc.stop()
 
-    def run_oneoff(self, service: str, argv: Sequence[str]) -> tuple[Iterator[tuple[str, bytes]], Callable[[], int]]:
-        """``docker compose run --rm --no-deps -T``: ``(output chunks, exit status)`` of a one-off container.
+    def run_oneoff(
+        self, service: str, argv: Sequence[str], *, name: str | None = None
+    ) -> tuple[Iterator[tuple[str, bytes]], Callable[[], int], Callable[[], None]]:
+        """``docker compose run --rm --no-deps -T``: ``(output chunks, exit status, stop)`` of a one-off container.
 
         The status is the command's own (Compose passes it through); an unreachable engine raises.
+        ``name``: the container's name (``--name``); ``stop`` ends ``docker compose run`` (from any
+        thread; the container itself is the caller's to remove, by that name).
         """
-        proc = ComposeProcess(self, "run", ["run", "--rm", "--no-deps", "-T", service, *argv], merge_output=False)
+        named = ["--name", name] if name else []
+        proc = ComposeProcess(
+            self, "run", ["run", "--rm", "--no-deps", "-T", *named, service, *argv], merge_output=False
+        )
 
         def chunks() -> Iterator[tuple[str, bytes]]:
             try:
@@ -192,10 +305,19 @@ class Stack:
                 raise DockerUnavailableError(f"Cannot reach the Docker engine: {proc.stderr_text.strip()}")
             return code
 
-        return chunks(), exit_code
+        def stop() -> None:
+            if proc.proc.poll() is None:
+                proc.proc.terminate()
+
+        return chunks(), exit_code, stop
 
     # -- reads (docker-py, no CLI) ---------------------------------------------------------------
     def service_names(self) -> list[str]:
+        """The profile's services (:meth:`_declared_names`), then those enabled by name (:meth:`enable_services`)."""
+        names = self._declared_names()
+        return names + [n for n in self.named_services if n not in names]
+
+    def _declared_names(self) -> list[str]:
         """The services Compose would list (``include:``, Compose profiles), from the YAML, without spawning Compose.
 
         A file whose YAML Compose would reject raises :class:`ComposeFileError` (exit 2).
@@ -203,48 +325,39 @@ class Stack:
         from devenv.core.servicenames import service_names  # cached by the files' stat: no YAML import
 
         files, root, profiles = self.profile.compose_files, self.project.root, self.active_compose_profiles()
-        return service_names(
-            files,
-            root,
-            lambda: declared_services(files, strict=True, root=root, profiles=profiles),
-            extra=sorted(profiles),
-        )
+
+        def parse() -> list[str]:
+            names = declared_services(files, strict=True, root=root, profiles=profiles)  # YAML errors, with lines
+            self.validate()  # Compose's own checks (schema, interpolation), as `docker compose ps` makes them
+            return names
+
+        return service_names(files, root, parse, extra=sorted(profiles))
+
+    def validate(self) -> None:
+        """``docker compose config --quiet``: a file Compose rejects raises :class:`ComposeFileError` (exit 2).
+
+        Every command then gives the same error for the same broken file (``up`` and ``config`` get
+        it from their own ``config``). ``status`` runs it only when the files changed since the last
+        good read (the service-name cache). Without Compose v2 nothing is checked here: the YAML
+        read stands, and the commands that need Compose say it is missing.
+        """
+        from devenv.errors import ComposeFileError, DevenvError
+
+        try:
+            ComposeProcess(self, "validate", ["config", "--quiet"], merge_output=False).wait()
+        except ComposeFileError:
+            raise
+        except DevenvError:  # no docker CLI or Compose v2, an engine context Compose cannot use, ...:
+            return  # not the files' fault; the command that needs Compose or the engine says it
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:
         """Every container of the project (one-off `run` containers excluded), inspected."""
-        api = self.reader
-        try:
-            listed = api.containers(all=all, filters={"label": [f"{PROJECT_LABEL}={self.name}"]})
-            out = []
-            for item in listed:
-                labels = item.get("Labels") or {}
-                if labels.get(ONEOFF_LABEL) == "True":
-                    continue
-                try:
-                    out.append(container_from_inspect(api.inspect_container(item["Id"])))
-                except Exception as exc:  # removed between list and inspect
-                    if "No such container" not in str(exc):
-                        raise
-            return out
-        except DockerUnavailableError:
-            raise
-        except Exception as exc:
-            from devenv.core.engine.client import unavailable
+        return [info for info, _doc in inspected(self.reader, self.name, all=all)]
 
-            if "Connection" in str(exc) or "No such file" in str(exc):
-                raise unavailable(exc, str(getattr(api, "base_url", "the Docker socket"))) from None
-            raise
-
-    def status(self, services: Iterable[str] | None = None) -> list[ServiceStatus]:
-        names = list(services) if services else self.service_names()  # a broken file fails before the engine
-        containers = self.containers()
-        by_service: dict[str, list[ContainerInfo]] = {}
-        for c in containers:
-            by_service.setdefault(c.service, []).append(c)
-        for extra in sorted(by_service):
-            if extra not in names and not services:
-                names.append(extra)
-        return [aggregate(name, by_service.get(name, [])) for name in names]
+    def status(self, services: Iterable[str] | None = None, *, check: bool = True) -> list[ServiceStatus]:
+        """The status of ``services`` (default: the profile's), one snapshot (see
+        :func:`devenv.core.inspection.stack_status`, which also says what ``check`` does)."""
+        return stack_status(self, services, check=check)
 
     def waiter(
         self,
@@ -276,6 +389,7 @@ class Stack:
             logs_tail=self.logs_tail,
             cancel=cancel,
             fast_checks=[s for s in targets if self.profile.readiness.fast_checks_for(s)],
+            env_lookup=self.project_env,
         )
 
     def logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
@@ -323,6 +437,7 @@ def up(
     sink: Emit = emit or (lambda _e: None)
     t0 = _time.monotonic()
     requested = list(services or [])
+    stack.enable_services(requested)  # a named service of an inactive Compose profile, as Compose
     # `compose config` and `compose up --no-start` run side by side, and while they do this process
     # loads the Engine client: all three are on the critical path of every `up`. Creating before the
     # event subscription is safe: devenv starts the containers itself, after subscribing, and takes
@@ -358,11 +473,18 @@ def up(
                 create.stream(sink)
             finally:
                 check(cancel)  # a cancelled create is Cancelled, not the error of a killed compose
+        import threading
+
         from devenv.core.running import record_up
 
-        record_up(stack)
+        # Beside the wait, not before it: one more Engine round trip off the critical path.
+        recorder = threading.Thread(target=record_up, args=(stack,), name="devenv-record-up")
+        recorder.start()
         sink(StepStarted("wait", ", ".join(targets)))
-        result = stack.waiter(model, targets, sink, timeout, cancel=cancel).run(stream, t0)
+        try:
+            result = stack.waiter(model, targets, sink, timeout, cancel=cancel).run(stream, t0)
+        finally:
+            recorder.join()
     finally:
         create.stop()
         stream.close()

@@ -178,7 +178,7 @@ _ids = itertools.count(1)
 
 
 class ProjectLock:
-    """``flock`` on ``<root>/.devenv/db.lock``, shared or exclusive; use it as a context manager.
+    """``flock`` on ``<root>/.devenv/db.lock`` (or ``name``), shared or exclusive; a context manager.
 
     A second command waits: ``on_wait`` gets one message naming the holder (pid, command, age),
     then the lock is polled until ``timeout`` seconds have passed, when LockTimeoutError (exit 1)
@@ -196,14 +196,15 @@ class ProjectLock:
         what: str,
         on_wait: Callable[[str], None] | None = None,
         timeout: float = LOCK_TIMEOUT,
+        name: str = LOCK_FILE,
     ) -> None:
         self.root, self.exclusive, self.what = root, exclusive, what
-        self.on_wait, self.timeout = on_wait, timeout
-        self.path = root / STATE_DIR / LOCK_FILE
+        self.on_wait, self.timeout, self.name = on_wait, timeout, name
+        self.path = root / STATE_DIR / name
         self._key: tuple[str, int] | None = None
 
     def __enter__(self) -> ProjectLock:
-        self.path = ensure_state_dir(self.root) / LOCK_FILE
+        self.path = ensure_state_dir(self.root) / self.name
         key = (str(self.path.resolve()), threading.get_ident())
         with _held_guard:
             held = _held.get(key)
@@ -279,6 +280,7 @@ class ProjectLock:
             if not announced and self.on_wait is not None:
                 self.on_wait(f"waiting for another devenv command on this project ({self._describe()})…")
             announced = True
+            # Bounded backoff between non-blocking flock attempts (flock has no timeout of its own).
             time.sleep(min(LOCK_POLL, left))
 
     def _describe(self) -> str:

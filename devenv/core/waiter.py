@@ -8,20 +8,20 @@ How a wait works (``Waiter.run``):
    initial state of every container of the target services.
 3. Containers that are not running are started through the Engine API as soon as their
    ``depends_on`` conditions hold (service_started / service_healthy /
-   service_completed_successfully; a ``required: false`` dependency that failed does not block,
-   as in Compose). Compose itself checks those conditions by polling every 500 ms; here the next
-   start happens within milliseconds of the event that unblocks it. A service's ``post_start``
-   hooks run right after its container starts (:mod:`devenv.core.hooks`); until they finish, the
-   container is not started for its dependents, and a failing hook fails the service.
+   service_completed_successfully; a failed ``required: false`` dependency does not block), within
+   milliseconds of the event that unblocks them (Compose polls every 500 ms). Secrets and configs
+   Compose copies in are copied first (:mod:`devenv.core.compose.injected`); ``post_start`` hooks
+   run right after the start (:mod:`devenv.core.hooks`), and dependents wait for them.
 4. Every state change then comes from the event stream (start, die, health_status, destroy, oom).
-   The only timers are the overall deadline, the "settle" window for services without a
-   healthcheck, and probe retry intervals; they bound ``queue.get(timeout=...)``, nothing sleeps.
+   The only timers (deadline, "settle" windows, probe intervals) bound ``queue.get``: no sleeps.
 5. The work per event is O(1) in the size of the stack: an event marks its service for a new
    verdict, and a service whose ``depends_on`` view changed marks its dependents
    (:mod:`devenv.core.schedule`); nothing re-judges every service on every event.
 
-The verdicts themselves (what healthy, completed or a restart loop means) are the rules of
-:mod:`devenv.core.health`, shared with ``devenv status`` and any long-lived follower.
+6. While Docker says ``starting``, devenv runs the healthcheck test (or its host-side equivalent)
+   itself (:mod:`devenv.core.fastcheck`): a pass counts as healthy, for dependents and for the end.
+
+The verdicts (healthy, completed, a restart loop) are :mod:`devenv.core.health`'s rules.
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from devenv.core.compose.injected import InjectedFile, inject
 from devenv.core.compose.model import ComposeModel, Hook, ServiceSpec
+from devenv.core.diagnosis import diagnose, start_failure
 from devenv.core.engine.containers import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, container_from_inspect
 from devenv.core.events import Emit, ServiceChanged, ServiceFailed, ServiceReady, WaitFinished
 from devenv.core.eventstream import EventStream as EventStream
-from devenv.core.fastcheck import FastChecks, worth_checking
+from devenv.core.fastcheck import FastChecks
 from devenv.core.health import (
-    LOOP_EXITS,
+    READY_BY_DOCKER,
     Tracked,
     aggregate,
     apply_event,
@@ -50,19 +52,20 @@ from devenv.core.health import (
     container_readiness,
     describe_condition,
     event_parts,
-    loop_reason,
+    tracked_from_inspect,
     uninspectable,
 )
 from devenv.core.models import ContainerInfo, Failure, Health, Readiness, ServiceStatus, UpResult
-from devenv.core.ports import parse_port_conflict
 from devenv.core.schedule import CONDITIONS, Agenda, TrackedIndex, settle_ends, start_concurrency
 from devenv.core.secrets import Masker
+from devenv.core.status_changes import event_time
 
 if TYPE_CHECKING:
     import docker
 
     from devenv.config import Probe
     from devenv.core.cancel import CancelToken
+    from devenv.core.compose.injected import InjectedFile
 
 
 # ------------------------------------------------------------------------------- tracked state
@@ -97,6 +100,8 @@ class Waiter:
     logs_tail: Callable[[str, int], list[str]] | None = None
     cancel: CancelToken | None = None  # cancel() from any thread: outcome "interrupted", as Ctrl-C
     fast_checks: Collection[str] = ()  # services allowed fast checks (devenv.core.fastcheck)
+    # The project environment, for secrets / configs with an `environment:` source (None: unset).
+    env_lookup: Callable[[str], str | None] | None = None
 
     @cached_property
     def mask(self) -> Masker:
@@ -106,11 +111,11 @@ class Waiter:
     def __post_init__(self) -> None:
         self.tracked: TrackedIndex = TrackedIndex()
         self.agenda = Agenda(self.model.services, self.targets)
-        self.refreshed: set[str] = set()  # containers inspected after devenv started them
+        self.refreshed: set[str] = set()  # containers devenv started (and inspected when needed)
+        self.inspect_after_start: set[str] = set()  # published ports or a host-side fast check
         self.verdicts: dict[str, ServiceVerdict] = {}
         self.last_emitted: dict[str, tuple[Any, ...]] = {}
         self.probe_state: dict[str, ProbeState] = {s: ProbeState() for s in self.probes if s in self.targets}
-        self.reported: set[str] = set()
         self.hooks_running: set[str] = set()  # containers whose post_start hooks have not finished
         self.hook_output: dict[str, tuple[str, ...]] = {}  # service -> output of its failed hook
         self._stop = threading.Event()
@@ -124,7 +129,7 @@ class Waiter:
     # -- public -------------------------------------------------------------------------------
     def run(self, stream: EventStream, t0: float | None = None) -> UpResult:
         self.queue = stream.queue
-        checked = worth_checking(self.model.services, self.targets, self.fast_checks)
+        checked = set(self.targets) & set(self.fast_checks)  # only containers Docker calls `starting` are checked
         self.fast = FastChecks(self.api, checked, self.queue.put) if checked else None
         self.t0 = time.monotonic() if t0 is None else t0
         deadline = time.monotonic() + self.timeout
@@ -170,31 +175,37 @@ class Waiter:
     # -- setup ----------------------------------------------------------------------------------
     def _initial_inspect(self) -> None:
         listed = self.api.containers(all=True, filters={"label": [f"{PROJECT_LABEL}={self.project}"]})
+        ids = [
+            item["Id"]
+            for item in listed
+            if (item.get("Labels") or {}).get(ONEOFF_LABEL) != "True"
+            and (item.get("Labels") or {}).get(SERVICE_LABEL) in self.targets
+        ]
+        # All at once (as the starts): at width, one inspect after another is on the critical path.
+        docs = list(self._pool.map(self._inspect_or_none, ids))
         now_wall, now_mono = time.time(), time.monotonic()
-        for item in listed:
-            labels = item.get("Labels") or {}
-            if labels.get(ONEOFF_LABEL) == "True" or labels.get(SERVICE_LABEL) not in self.targets:
-                continue
-            try:
-                info = container_from_inspect(self.api.inspect_container(item["Id"]))
-            except Exception as exc:
-                if "No such container" in str(exc):
-                    continue
-                raise
-            t = Tracked(info=info, needs_start=info.state not in ("running", "restarting", "paused"))
-            if info.state == "running" and info.started_at:
-                t.started_mono = now_mono - max(0.0, now_wall - info.started_at)
-            if info.state == "restarting":
-                # Between an exit and its policy's restart: a crash loop when it has been going on.
-                t.quick_exits = 1
-                if info.restart_count >= LOOP_EXITS and not (info.restart_policy == "on-failure" and info.max_retries):
-                    t.failure = loop_reason(info, info.exit_code)
-            elif info.state == "running" and info.health == Health.UNHEALTHY:
-                # health_status events fire only on a change: an already-unhealthy container sends none.
-                t.failure = "is unhealthy"
-            self.tracked[info.id] = t
-            if self.fast is not None:
-                self.fast.follow(t)
+        for doc in docs:
+            if doc is not None:
+                t = tracked_from_inspect(container_from_inspect(doc), wall=now_wall, mono=now_mono)
+                self._track(t, doc)
+
+    def _track(self, t: Tracked, doc: Mapping[str, Any]) -> None:
+        """Follow a container from its first inspect document."""
+        self.tracked[t.info.id] = t
+        if (doc.get("HostConfig") or {}).get("PortBindings") or (self.fast and self.fast.needs_address(t.info, doc)):
+            self.inspect_after_start.add(t.info.id)  # its bound ports, its IP for a host-side check
+        if self.fast is not None:
+            self.fast.provide(t.info.id, doc)
+            self.fast.follow(t)
+
+    def _inspect_or_none(self, cid: str) -> dict[str, Any] | None:
+        try:
+            doc: dict[str, Any] = self.api.inspect_container(cid)
+            return doc
+        except Exception as exc:
+            if "No such container" in str(exc):
+                return None  # removed between the list and the inspect
+            raise
 
     # -- event handling -------------------------------------------------------------------------
     def _handle(self, kind: str, payload: Any) -> None:
@@ -207,10 +218,15 @@ class Waiter:
                 return
             self.agenda.touch(t.info.service)
             if error is not None:
-                t.failure = self._start_failure(t, error)
+                t.failure = start_failure(self.api, error, self.mask)
             elif fresh is not None:
-                # Published ports are bound and StartedAt is set once the start returned.
-                t.info = replace(t.info, ports=fresh.ports, started_at=fresh.started_at)
+                # Published ports are bound and the IP is set once the start returned.
+                info = container_from_inspect(fresh)
+                t.info = replace(t.info, ports=info.ports, started_at=info.started_at)
+                self.refreshed.add(cid)
+                if self.fast is not None:
+                    self.fast.provide(cid, fresh)
+            else:
                 self.refreshed.add(cid)
         elif kind == "hooked":
             cid, hook_failure = payload
@@ -233,10 +249,10 @@ class Waiter:
 
             raise Cancelled()
         elif kind == "fastcheck":
-            cid, token, _detail = payload
+            cid, token, passed, _detail = payload
             t = self.tracked.get(cid)
-            if t is not None and t.started_mono == token and t.info.health == Health.STARTING and not t.failure:
-                t.fast_ready = True
+            if passed and t and t.started_mono == token and t.info.health == Health.STARTING and not t.failure:
+                t.info = replace(t.info, checked=True)
                 self.agenda.touch(t.info.service)
         elif kind == "stream_error":
             from devenv.core.engine.client import unavailable
@@ -251,7 +267,8 @@ class Waiter:
         if t is None:
             if action == "create" and attrs.get(SERVICE_LABEL) in self.targets:
                 try:
-                    info = container_from_inspect(self.api.inspect_container(cid))
+                    doc = self.api.inspect_container(cid)
+                    info = container_from_inspect(doc)
                 except Exception as exc:
                     if "No such container" in str(exc):
                         return  # removed at once: its destroy event follows, nothing to follow
@@ -260,25 +277,15 @@ class Waiter:
                     self.tracked[cid] = lost
                     self.agenda.touch(lost.info.service)
                     return
-                self.tracked[cid] = Tracked(info=info, needs_start=info.state != "running")
+                self._track(Tracked(info=info, needs_start=info.state != "running"), doc)
                 self.agenda.touch(info.service)
             return
         apply_event(t, action, attrs, time.monotonic())
+        if action == "start":  # the engine's start time, without an inspect
+            t.info = replace(t.info, started_at=event_time(ev) or t.info.started_at)
         self.agenda.touch(t.info.service)
         if self.fast is not None:
             self.fast.follow(t)
-
-    def _start_failure(self, t: Tracked, error: BaseException) -> str:
-        text = getattr(error, "explanation", None) or str(error)
-        conflict = parse_port_conflict(str(text))
-        if conflict:
-            from devenv.core.ports import describe_port_holder
-
-            host_ip, port = conflict
-            holder = describe_port_holder(port, self.api)
-            who = f"; held by {holder}" if holder else ""
-            return f"port {port} ({host_ip}) is already in use on the host{who}"
-        return f"failed to start: {self.mask(str(text))}"
 
     # -- verdicts -------------------------------------------------------------------------------
     def _containers_of(self, service: str) -> list[Tracked]:
@@ -364,24 +371,32 @@ class Waiter:
                     self.emit(ServiceReady(service, v.how, elapsed))
 
     def _start_service(self, service: str) -> None:
-        hooks = self.model.services.get(service, ServiceSpec(service)).post_start
+        spec = self.model.services.get(service, ServiceSpec(service))
+        hooks = spec.post_start
         for t in self._containers_of(service):
             if t.needs_start and not t.start_requested:
                 t.start_requested = True
                 if hooks:
                     self.hooks_running.add(t.info.id)
-                self._pool.submit(self._start_container, t.info.id, hooks)
+                if self.fast is not None:
+                    self.fast.hold()  # no exec check competes with a start in the engine
+                self._pool.submit(self._start_container, t.info.id, hooks, spec.injected)
 
-    def _start_container(self, cid: str, hooks: tuple[Hook, ...] = ()) -> None:
+    def _start_container(self, cid: str, hooks: tuple[Hook, ...] = (), injected: tuple[InjectedFile, ...] = ()) -> None:
         try:
+            inject(self.api, cid, injected, self.env_lookup)  # secrets / configs by copy, as Compose
             self.api.start(cid)
         except Exception as exc:
             self.queue.put(("started", (cid, exc, None)))
             self.queue.put(("hooked", (cid, None)))
             return
+        finally:
+            if self.fast is not None:
+                self.fast.release()
         fresh = None
-        with contextlib.suppress(Exception):  # gone already: the events tell the rest
-            fresh = container_from_inspect(self.api.inspect_container(cid))
+        if cid in self.inspect_after_start:  # else the start event says all (no inspect on a busy engine)
+            with contextlib.suppress(Exception):  # gone already: the events tell the rest
+                fresh = self.api.inspect_container(cid)
         self.queue.put(("started", (cid, None, fresh)))
         if hooks:
             from devenv.core.hooks import run_hooks
@@ -422,7 +437,9 @@ class Waiter:
             Readiness.READY: v.how,
             Readiness.FAILED: v.reason,
         }.get(v.readiness, v.note or base.detail)
-        return replace(base, ready=v.readiness == Readiness.READY, detail=detail)
+        ready = v.readiness == Readiness.READY
+        ready_by = (base.ready_by or READY_BY_DOCKER) if ready else None
+        return replace(base, ready=ready, detail=detail, ready_by=ready_by)
 
     def _finish(self, outcome: str) -> UpResult:
         elapsed = time.monotonic() - self.t0
@@ -452,46 +469,28 @@ class Waiter:
         return UpResult(self.project, self.profile, ok, outcome, elapsed, services, tuple(failures))
 
     def _refresh(self) -> None:
-        """One final inspect per container, so the result carries what events do not: published
-        ports (bound at start) and the engine's start time."""
-        for cid, t in self.tracked.items():
-            if t.info.state == "removed" or cid in self.refreshed:
-                continue
-            try:
-                fresh = container_from_inspect(self.api.inspect_container(t.info.id))
-            except Exception:  # gone or engine hiccup: keep what the events told us
-                continue
-            t.info = replace(t.info, ports=fresh.ports, started_at=fresh.started_at)
+        """One final inspect (all at once) of each container with published ports that was started
+        during the wait but not inspected since (its policy restarted it): the ports bound at start."""
+        stale = [
+            t
+            for cid, t in self.tracked.items()
+            if cid in self.inspect_after_start and cid not in self.refreshed and t.info.state != "removed"
+        ]
+        for t, doc in zip(stale, self._pool.map(self._inspect_or_none, [t.info.id for t in stale]), strict=True):
+            if doc is not None:
+                fresh = container_from_inspect(doc)
+                t.info = replace(t.info, ports=fresh.ports, started_at=fresh.started_at)
 
     def _diagnose(self, service: str, reason: str, blocked_on: Iterable[str]) -> Failure:
-        containers = self._containers_of(service)
-        target = next((t for t in containers if t.failure), containers[0] if containers else None)
-        health_output = None
-        logs: list[str] = []
-        info = target.info if target else None
-        if target is not None:
-            try:
-                fresh = container_from_inspect(self.api.inspect_container(target.info.id))
-                health_output = fresh.health_output
-                info = replace(fresh, state=fresh.state, exit_code=fresh.exit_code)
-            except Exception:
-                pass
-            if self.logs_tail is not None:
-                logs = self.logs_tail(target.info.id, 20)
-        if self.hook_output.get(service):
-            hook = "post_start hook output:\n" + "\n".join(self.hook_output[service])
-            health_output = (health_output + "\n" if health_output else "") + hook
-        probe_state = self.probe_state.get(service)
-        if probe_state and not probe_state.ok and probe_state.last_error:
-            health_output = (health_output + "\n" if health_output else "") + f"probe: {probe_state.last_error}"
-        return Failure(
-            service=service,
-            reason=self.mask(reason),
-            state=info.state if info else "missing",
-            health=info.health if info else Health.NONE,
-            exit_code=info.exit_code if info else None,
-            restart_count=info.restart_count if info else 0,
-            health_output=self.mask.optional(health_output),
-            logs=self.mask.lines(logs),
-            blocked_on=tuple(blocked_on),
+        probe = self.probe_state.get(service)
+        return diagnose(
+            self.api,
+            service,
+            reason,
+            blocked_on,
+            self._containers_of(service),
+            mask=self.mask,
+            logs_tail=self.logs_tail,
+            hook_output=self.hook_output.get(service, ()),
+            probe_error=probe.last_error if probe is not None and not probe.ok else "",
         )

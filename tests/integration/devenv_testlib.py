@@ -55,7 +55,16 @@ _SCRUBBED_ENV = (
 )
 
 # Port variables every stack gets (distinct free ports on 127.0.0.1), used by compose interpolation.
-PORT_VARS = ("PORT", "API_PORT", "OVERRIDE_PORT", "DEV_PORT", "PROD_PORT", "POSTGRES_PORT", "DEBUG_PORT")
+PORT_VARS = (
+    "PORT",
+    "API_PORT",
+    "OVERRIDE_PORT",
+    "DEV_PORT",
+    "PROD_PORT",
+    "POSTGRES_PORT",
+    "DEBUG_PORT",
+    "DJANGO_PORT",
+)
 
 DEFAULT_TIMEOUT = 180.0
 
@@ -350,8 +359,26 @@ def has_healthcheck(doc: Mapping[str, Any]) -> bool:
     return bool(hc and hc.get("Test") and hc["Test"] != ["NONE"])
 
 
+def healthcheck_passes(doc: Mapping[str, Any]) -> bool:
+    """Run the container's own healthcheck test now (``docker exec``, as the engine runs it)."""
+    test = doc["Config"]["Healthcheck"]["Test"]
+    argv = test[1:] if test[0] == "CMD" else [*(doc["Config"].get("Shell") or ["/bin/sh", "-c"]), test[1]]
+    return docker("exec", doc["Id"], *argv).returncode == 0
+
+
+def assert_ready_now(doc: Mapping[str, Any], what: str = "") -> None:
+    """What `devenv up` (or start/restart) exit 0 promises for a healthchecked container: Docker
+    calls it healthy, or Docker still says `starting` and its healthcheck test passes right now
+    (devenv's own check passed; `ready_by: "devenv-check"`)."""
+    status = health_status(doc)
+    name = what or doc.get("Name", "")
+    assert status in ("healthy", "starting"), f"{name} is {status}"
+    if status == "starting":
+        assert healthcheck_passes(doc), f"{name}: Docker says starting and its healthcheck test fails now"
+
+
 # ---------------------------------------------------------------------------- JSON contract checks
-SERVICE_KEYS = {"service", "state", "health", "ready", "exit_code", "ports", "detail"}
+SERVICE_KEYS = {"service", "state", "health", "ready", "ready_by", "exit_code", "ports", "detail"}
 STATES = {"running", "exited", "restarting", "created", "paused", "dead", "missing"}
 HEALTHS = {"healthy", "unhealthy", "starting", "none"}
 PORT_RE = re.compile(r"^[0-9a-fA-F.:\[\]]+:\d+->\d+/(tcp|udp|sctp)$")
@@ -383,6 +410,11 @@ def check_status_document(
         assert entry["state"] in STATES, entry
         assert entry["health"] in HEALTHS, entry
         assert isinstance(entry["ready"], bool), entry
+        # How readiness was established: Docker's own state, or devenv's run of the healthcheck
+        # test while Docker still says starting; nothing while not ready.
+        assert entry["ready_by"] in ({"docker", "devenv-check"} if entry["ready"] else {None}), entry
+        if entry["ready_by"] == "devenv-check":
+            assert entry["health"] == "starting", entry
         assert entry["exit_code"] is None or isinstance(entry["exit_code"], int), entry
         assert isinstance(entry["ports"], list) and all(isinstance(p, str) for p in entry["ports"]), entry
         for p in entry["ports"]:

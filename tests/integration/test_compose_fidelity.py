@@ -53,7 +53,16 @@ def test_post_start_hooks_run_as_compose_runs_them(stack: Any) -> None:
     for p in (st.name, project):
         assert replicas(st, p) == Counter({"app": 1, "after": 1}), p
         assert exec_cat(st, p, "app", "/tmp/hooked") == "uid=1000 pwd=/tmp foo=bar", p
-    # pre_stop: devenv down is `docker compose down`, so whatever Compose does, devenv does.
+    # pre_stop: `devenv stop` / `restart` do what `docker compose stop` / `restart` do with them (Compose
+    # 2.40 runs none: a stopped container keeps its /tmp, so the hook's file would be there), and
+    # `devenv down` is `docker compose down`.
+    assert st.devenv("stop", "app").returncode == 0
+    assert st.compose("stop", "app", project=project, check=False).returncode == 0
+    ran = {
+        p: docker("cp", f"{st.container_ids('app', project=p)[0]}:/tmp/pre_stop", "-").returncode == 0
+        for p in (st.name, project)
+    }
+    assert ran[st.name] == ran[project], ran
     assert st.devenv("down").returncode == 0
     assert st.compose("down", project=project, check=False).returncode == 0
 

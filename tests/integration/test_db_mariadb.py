@@ -34,10 +34,10 @@ from devenv_testlib import (
     SERVICE_LABEL,
     STACKS,
     Stack,
+    assert_ready_now,
     base_env,
     cleanup_project,
     docker,
-    health_status,
     ok,
     snapshot_names,
     snapshots_doc,
@@ -459,7 +459,7 @@ def test_hard_reset_recreates_only_the_database_volume(maria: Stack) -> None:
     assert new_db != old_db, "the db container was not recreated"
     assert volume_created(dbdata) > db_created, "the dbdata volume was not recreated"
     assert docker("exec", new_db, "test", "-e", f"{DATADIR}/dvt-hard-marker").returncode != 0
-    assert health_status(json.loads(docker("inspect", new_db, check=True).stdout)[0]) == "healthy"
+    assert_ready_now(json.loads(docker("inspect", new_db, check=True).stdout)[0], "db")
     assert tagged(st, "hard") == 0
     assert_fresh(st)
 

@@ -39,11 +39,11 @@ from devenv_testlib import (
     SERVICE_LABEL,
     STACKS,
     Stack,
+    assert_ready_now,
     base_env,
     cleanup_project,
     docker,
     free_ports,
-    health_status,
     ok,
     run_devenv,
     snapshot_names,
@@ -399,7 +399,7 @@ def test_hard_reset_recreates_only_the_database_volume(pg_stack: Stack) -> None:
     assert marker.returncode != 0, "a file written into pgdata before the hard reset is still there"
     assert tagged(st, "hard") == 0
     assert_fresh(st)
-    assert health_status(json.loads(docker("inspect", new_pg, check=True).stdout)[0]) == "healthy"
+    assert_ready_now(json.loads(docker("inspect", new_pg, check=True).stdout)[0], "postgres")
 
     assert running_container(st, "sidecar") == sidecar, "the sidecar container was touched"
     assert volume_created(sidecardata) == sidecar_created, "the sidecar's volume was recreated"
@@ -566,6 +566,37 @@ def test_export_import_each_format(pg_stack: Stack, tmp_path: Path) -> None:
     assert [s["reason"] for s in safety] == ["before import"], safety
     assert f"devenv db restore {safety[0]['name']}" in res.stderr, res.dump()
     ok(st.devenv("db", "restore", safety[0]["name"]))
+    assert checksum(st) == before
+
+
+def test_a_truncated_custom_dump_is_refused_before_anything_changes(pg_stack: Stack, tmp_path: Path) -> None:
+    """A .dump cut short keeps its table of contents, so ``pg_restore -l`` lists it; the full read
+    devenv adds catches it before the safety snapshot and the drop: exit 2, nothing changed."""
+    st = pg_stack
+    fresh(st)
+    insert_rows(st, "truncated", 400)
+    before = checksum(st)
+    whole = tmp_path / "whole.dump"
+    ok(st.devenv("db", "export", str(whole)))
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.dump"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    # The gap this closes: the listing alone accepts the truncated file.
+    listing = subprocess.run(
+        ["docker", "exec", "-i", pg_container(st), "pg_restore", "-l"],
+        input=cut.read_bytes(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert listing.returncode == 0 and b"TABLE DATA public tasks" in listing.stdout, listing
+    listed = snapshot_names(st)
+    res = st.devenv("db", "import", str(cut))
+    assert res.returncode == 2, res.dump()
+    assert f"{cut} cannot be imported: pg_restore cannot read the whole archive" in res.stderr, res.dump()
+    assert "damaged or truncated. Nothing was changed." in res.stderr, res.dump()
+    assert checksum(st) == before
+    assert snapshot_names(st) == listed, "no safety snapshot is needed when nothing was dropped"
+    ok(st.devenv("db", "import", str(whole), "--no-snapshot"))  # the whole file still loads
     assert checksum(st) == before
 
 
@@ -741,7 +772,7 @@ def test_snapshot_starts_a_stopped_database(pg_stack: Stack) -> None:
     # (A later test's `fresh` brings the whole stack back up.)
     res = ok(st.devenv("db", "snapshot", "s9", timeout=180))
     cid = pg_container(st)
-    assert health_status(json.loads(docker("inspect", cid, check=True).stdout)[0]) == "healthy"
+    assert_ready_now(json.loads(docker("inspect", cid, check=True).stdout)[0], "postgres")
     assert tagged(st, "stopped") == 4  # `down` keeps the volume
     assert (snapshot_dir(st) / "s9.pgdump").is_file()
     meta = json.loads((snapshot_dir(st) / "s9.json").read_text())

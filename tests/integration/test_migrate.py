@@ -7,6 +7,7 @@ written on the host copy are what alembic sees, and ``migrate new`` writes back 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devenv_testlib import REPO, DevenvResult, Stack, docker, run_devenv
+from devenv_testlib import REPO, DevenvResult, Stack, assert_ready_now, docker, run_devenv
 
 pytestmark = pytest.mark.docker
 
@@ -212,7 +213,7 @@ def test_database_not_running_is_started_first(example_stack: Any) -> None:
     assert res.returncode == 0, res.dump()
     assert "starting postgres" in res.stderr, res.dump()
     assert "0002 (head)" in res.stdout, res.dump()
-    assert docker("inspect", "-f", "{{.State.Health.Status}}", pg).stdout.strip() == "healthy"
+    assert_ready_now(json.loads(docker("inspect", pg, check=True).stdout)[0], "postgres")
 
 
 def test_run_on_up_and_seed_in_process(example_stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -135,6 +135,9 @@ class FakeStack:
     def containers(self) -> list[ContainerInfo]:
         return []
 
+    def enable_services(self, names: list[str]) -> list[str]:
+        return []  # every service of these tests is enabled
+
 
 def test_stop_stops_dependents_first_with_the_given_or_configured_timeout(model: ComposeModel) -> None:
     api = FakeApi(

@@ -1,5 +1,6 @@
 """Fast checks (issue §9): recognising healthcheck tests, the host-side checks, and the waiter's use
-of a pass (dependents start before Docker's healthy; ``up`` still ends on Docker's flag)."""
+of a pass (dependents start before Docker's healthy; ``up`` ends once every service passed its
+check or Docker's flag; the result says how: ``ready_by``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 
 from devenv.core import fastcheck
-from devenv.core.fastcheck import Plan, attempt, plan_for, worth_checking
+from devenv.core.fastcheck import Plan, attempt, check_now, plan_for
+from devenv.core.health import CHECKED
 from devenv.core.healthtests import HealthTest, recognise
 from devenv.core.waiter import Waiter
 from tests.unit.test_health import (
@@ -146,21 +148,27 @@ def test_plan_prefers_the_container_ip_then_the_published_port_and_falls_back_to
     assert plan_for(doc, host_probes=True).test.kind == "exec"
 
 
-def test_only_services_a_target_waits_on_with_service_healthy_are_checked() -> None:
-    model = compose(
-        {
-            "db": {"healthcheck": {"test": PG_HEALTHCHECK}},
-            "cache": {"healthcheck": {"test": ["CMD", "true"]}},
-            "off": {"healthcheck": {"test": ["NONE"]}},
-            "leaf": {"healthcheck": {"test": ["CMD", "true"]}},
-            "api": {
-                "depends_on": {"db": "service_healthy", "cache": "service_started", "off": "service_healthy"},
-            },
-        }
-    )
-    targets = list(model.services)
-    assert worth_checking(model.services, targets, targets) == {"db"}
-    assert worth_checking(model.services, targets, ["cache", "leaf"]) == set()  # db opted out
+def test_check_now_runs_one_bounded_attempt_per_starting_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, float]] = []
+
+    def fake(api: Any, cid: str, plan: Plan) -> tuple[bool, str]:
+        calls.append((cid, plan.timeout))
+        if cid == "slow":
+            time.sleep(3)  # outlives the cap: counts as not passed
+        return cid != "fails", "fake"
+
+    monkeypatch.setattr(fastcheck, "attempt", fake)
+
+    def doc(cid: str, test: list[str]) -> dict[str, Any]:
+        return {"Id": cid, "Config": {"Healthcheck": {"Test": test, "Timeout": 5_000_000_000}}}
+
+    docs = [doc("ok", ["CMD", "true"]), doc("fails", ["CMD", "true"]), doc("slow", ["CMD", "true"])]
+    docs.append(doc("none", ["NONE"]))
+    t0 = time.monotonic()
+    passed = check_now(object(), docs, cap=0.3)
+    assert passed == {"ok"}
+    assert time.monotonic() - t0 < 1.0  # in parallel, and the slow one is not waited for
+    assert sorted(calls) == [("fails", 0.3), ("ok", 0.3), ("slow", 0.3)]  # NONE never; cap < the test's timeout
 
 
 # ------------------------------------------------------------------------------- host-side checks
@@ -299,18 +307,41 @@ def wait(fake: FakeDocker, model: Any, fast: list[str]) -> tuple[Any, Recorder]:
 
 
 def test_dependent_starts_on_a_fast_check_pass_before_dockers_healthy(fake_attempts: dict[str, Any]) -> None:
-    fake, model = chain(PG_HEALTHCHECK)
+    fake, model = chain(PG_HEALTHCHECK, healthy_after=1.0)
     result, rec = wait(fake, model, ["db", "api"])
 
     assert result.ok
-    healthy_at = fake.push_time("db", "health_status: healthy")
-    assert fake.start_time("api") < healthy_at - 0.3  # started on the fast pass, well before Docker's flag
     assert fake_attempts["calls"]  # it was checked ...
-    notes = [getattr(e, "note", "") for e in rec.events]
-    assert "health: starting (ready for dependents: fast check)" in notes
-    # ... but `up` ends on Docker's own flag: the result agrees with `docker inspect`.
+    db_ready = next(e for e in rec.events if getattr(e, "service", "") == "db" and type(e).__name__ == "ServiceReady")
+    assert db_ready.how == CHECKED
+    # ... the dependent started on the pass, and `up` ended before Docker's own flag: the result
+    # says the service is ready by devenv's check while Docker's health is still `starting`.
+    assert not any(s == "db" and a == "health_status: healthy" for s, a, _t in fake.pushed)
     db = next(s for s in result.services if s.service == "db")
-    assert (db.health.value, db.ready, db.detail) == ("healthy", True, "healthy")
+    assert (db.health.value, db.ready, db.ready_by, db.detail) == ("starting", True, "devenv-check", CHECKED)
+    api = next(s for s in result.services if s.service == "api")
+    assert (api.ready, api.ready_by) == (True, "docker")
+
+
+def test_a_leaf_with_a_healthcheck_is_checked_too_and_up_ends_on_its_pass(fake_attempts: dict[str, Any]) -> None:
+    leaf = FakeContainer("leaf", healthcheck=["CMD", "true"], after_start=[Step(1.0, "health_status: healthy")])
+    fake = FakeDocker(leaf)
+    model = compose({"leaf": {"healthcheck": {"test": ["CMD", "true"]}}})
+    t0 = time.monotonic()
+    result, _ = wait(fake, model, ["leaf"])
+    assert result.ok and time.monotonic() - t0 < 0.8, result
+    (leaf_status,) = result.services
+    assert (leaf_status.health.value, leaf_status.ready_by) == ("starting", "devenv-check")
+
+
+def test_an_opted_out_leaf_ends_on_dockers_flag(fake_attempts: dict[str, Any]) -> None:
+    leaf = FakeContainer("leaf", healthcheck=["CMD", "true"], after_start=[Step(0.3, "health_status: healthy")])
+    fake = FakeDocker(leaf)
+    model = compose({"leaf": {"healthcheck": {"test": ["CMD", "true"]}}})
+    result, _ = wait(fake, model, [])
+    assert result.ok and fake_attempts["calls"] == []
+    (leaf_status,) = result.services
+    assert (leaf_status.health.value, leaf_status.ready_by, leaf_status.detail) == ("healthy", "docker", "healthy")
 
 
 def test_opted_out_service_is_not_checked_and_dependents_wait_for_docker(fake_attempts: dict[str, Any]) -> None:
@@ -330,3 +361,181 @@ def test_a_container_that_dies_before_passing_is_not_ready_for_dependents(fake_a
 
     assert result.outcome == "failed"
     assert fake.started() == ["db"]
+
+
+def test_with_recheck_a_pass_is_checked_again_and_a_failure_is_posted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The monitor's mode: after a pass it keeps checking while Docker says starting, and posts
+    every change (so a service that stops answering is not called ready any more)."""
+    from devenv.core.health import Tracked
+    from devenv.core.models import ContainerInfo, Health
+
+    results = iter([False, True, True, False, True] + [True] * 100)
+    monkeypatch.setattr(fastcheck, "attempt", lambda api, cid, plan: (next(results), "fake"))
+    posted: list[tuple[str, Any]] = []
+
+    class Api:
+        base_url = "http+docker://localhost"
+
+        def inspect_container(self, cid: str) -> dict[str, Any]:
+            return {"Id": cid, "State": {"Running": True}, "Config": {"Healthcheck": {"Test": ["CMD", "true"]}}}
+
+    checks = fastcheck.FastChecks(Api(), ["web"], posted.append, exec_cadence=0.01, recheck=0.01)  # type: ignore[arg-type]
+    info = ContainerInfo("c1", "p-web-1", "web", 1, "running", Health.STARTING, None, has_healthcheck=True)
+    checks.follow(Tracked(info=info, needs_start=False, started_mono=1.0))
+    deadline = time.monotonic() + 5
+    while len(posted) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    checks.close()
+    assert [p[1][2] for p in posted[:3]] == [True, False, True]  # pass, stops passing, passes again
+    assert all(p[0] == "fastcheck" and p[1][:2] == ("c1", 1.0) for p in posted)
+
+
+def test_plans_come_from_documents_the_caller_has_when_they_say_enough() -> None:
+    from devenv.core.models import ContainerInfo, Health
+
+    inspected: list[str] = []
+
+    class Api:
+        base_url = "http+docker://localhost"
+
+        def inspect_container(self, cid: str) -> dict[str, Any]:
+            inspected.append(cid)
+            return {"Id": cid, "State": {"Running": True}, "Config": {"Healthcheck": {"Test": ["CMD", "true"]}}}
+
+    checks = fastcheck.FastChecks(Api(), ["web"], lambda _m: None)  # type: ignore[arg-type]
+    info = ContainerInfo("c1", "p-web-1", "web", 1, "created", Health.NONE, None, has_healthcheck=True)
+    exec_doc = {"State": {"Running": False}, "Config": {"Healthcheck": {"Test": ["CMD", "test", "-f", "/x"]}}}
+    http_doc = {
+        "State": {"Running": False},
+        "Config": {"Healthcheck": {"Test": ["CMD", "curl", "-f", "http://localhost:80/"]}},
+    }
+    assert not checks.needs_address(info, exec_doc)  # an exec needs no address: the pre-start document will do
+    assert checks.needs_address(info, http_doc)  # a host-side check needs the IP it gets at start
+    assert fastcheck._says_enough(exec_doc) and not fastcheck._says_enough(http_doc)
+    assert fastcheck._says_enough({**http_doc, "State": {"Running": True}})
+    assert not checks.needs_address(replace_service(info, "other"), http_doc)  # not allowed: never checked
+    checks.close()
+    assert inspected == []
+
+
+def replace_service(info: Any, service: str) -> Any:
+    from dataclasses import replace
+
+    return replace(info, service=service)
+
+
+def test_aggregate_says_how_readiness_was_established() -> None:
+    from dataclasses import replace
+
+    from devenv.core.health import aggregate
+    from devenv.core.models import ContainerInfo, Health
+
+    starting = ContainerInfo("c1", "p-db-1", "db", 1, "running", Health.STARTING, None, has_healthcheck=True)
+    assert (aggregate("db", [starting]).ready, aggregate("db", [starting]).ready_by) == (False, None)
+    checked = aggregate("db", [replace(starting, checked=True)])
+    assert (checked.ready, checked.ready_by, checked.health, checked.detail) == (
+        True,
+        "devenv-check",
+        Health.STARTING,
+        CHECKED,
+    )
+    healthy = aggregate("db", [replace(starting, health=Health.HEALTHY, checked=True)])
+    assert (healthy.ready, healthy.ready_by) == (True, "docker")
+    exited = aggregate("db", [replace(starting, state="exited", exit_code=1, checked=True)])
+    assert (exited.ready, exited.ready_by) == (False, None)  # a pass holds only while it runs and Docker says starting
+    assert aggregate("db", []).to_json()["ready_by"] is None
+
+
+def test_no_exec_check_on_a_container_that_ran_before() -> None:
+    """A restarted container's filesystem holds its previous run's files: an exec'd test such as
+    ``test -f /tmp/ready`` could pass before the new process removed the old marker. Docker's
+    own flag decides there; a network check (nothing answers before the new process) still runs."""
+    exec_doc = {
+        "State": {"Running": True, "FinishedAt": "2026-12-01T10:00:00.5Z"},
+        "Config": {"Healthcheck": {"Test": ["CMD", "test", "-f", "/tmp/ready"], "Timeout": 2_000_000_000}},
+        "NetworkSettings": {"Networks": {"n": {"IPAddress": "172.18.0.5"}}},
+    }
+    assert plan_for(exec_doc, host_probes=True).test.kind == "none"
+    fresh = {**exec_doc, "State": {"Running": True, "FinishedAt": "0001-01-01T00:00:00Z"}}
+    assert plan_for(fresh, host_probes=True).test.kind == "exec"
+    http = {**exec_doc, "Config": {"Healthcheck": {"Test": ["CMD", "curl", "-f", "http://localhost:8080/"]}}}
+    assert (plan_for(http, host_probes=True).test.kind, plan_for(http, host_probes=True).host) == ("http", "172.18.0.5")
+    assert plan_for(http, host_probes=False).test.kind == "none"  # remote engine: it would be an exec
+
+
+def test_exec_checks_wait_while_a_start_is_in_flight_and_host_checks_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine serialises starts and execs: no exec attempt while ``up`` holds the checks for
+    a start; a host-side attempt (a connect, nothing in the engine) goes on meanwhile."""
+    from devenv.core.health import Tracked
+    from devenv.core.models import ContainerInfo, Health
+
+    calls: list[tuple[str, float]] = []
+    monkeypatch.setattr(
+        fastcheck, "attempt", lambda api, cid, plan: (calls.append((cid, time.monotonic())), (True, "x"))[1]
+    )
+
+    class Api:
+        base_url = "http+docker://localhost"
+
+        def inspect_container(self, cid: str) -> dict[str, Any]:
+            test = ["CMD", "true"] if cid == "exec1" else ["CMD", "curl", "-f", "http://localhost:80/"]
+            nets = {"n": {"IPAddress": "172.30.0.9"}}
+            return {
+                "Id": cid,
+                "State": {"Running": True},
+                "Config": {"Healthcheck": {"Test": test}},
+                "NetworkSettings": {"Networks": nets},
+            }
+
+    posted: list[tuple[str, Any]] = []
+    checks = fastcheck.FastChecks(Api(), ["web", "api"], posted.append, exec_cadence=0.01, host_cadence=0.01)  # type: ignore[arg-type]
+    checks.hold()
+    checks.hold()
+    for cid, service in (("exec1", "web"), ("host1", "api")):
+        info = ContainerInfo(cid, f"p-{service}-1", service, 1, "running", Health.STARTING, None, has_healthcheck=True)
+        checks.follow(Tracked(info=info, needs_start=False, started_mono=1.0))
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert [c for c, _ in calls] == ["host1"]  # the exec waits for the starts
+    checks.release()
+    time.sleep(0.2)
+    assert [c for c, _ in calls] == ["host1"]  # one start still in flight
+    released = time.monotonic()
+    checks.release()
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    checks.close()
+    assert [c for c, _ in calls] == ["host1", "exec1"] and calls[1][1] - released < 1.0
+    assert {p[1][0] for p in posted} == {"host1", "exec1"}
+
+
+def test_with_recheck_a_first_attempt_that_fails_after_a_pass_already_known_is_posted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The monitor's first read checks every starting container once (``checked=True``); its watch
+    then starts from that verdict, so a check that fails from the watch's first attempt on is a change
+    (found on the real engine: a file removed right after ``status --follow`` started was never seen)."""
+    from devenv.core.health import Tracked
+    from devenv.core.models import ContainerInfo, Health
+
+    monkeypatch.setattr(fastcheck, "attempt", lambda api, cid, plan: (False, "HTTP 404 from /ok"))
+    posted: list[tuple[str, Any]] = []
+
+    class Api:
+        base_url = "http+docker://localhost"
+
+        def inspect_container(self, cid: str) -> dict[str, Any]:
+            return {"Id": cid, "State": {"Running": True}, "Config": {"Healthcheck": {"Test": ["CMD", "true"]}}}
+
+    checks = fastcheck.FastChecks(Api(), ["web"], posted.append, exec_cadence=0.01, recheck=0.01)  # type: ignore[arg-type]
+    info = ContainerInfo(
+        "c1", "p-web-1", "web", 1, "running", Health.STARTING, None, has_healthcheck=True, checked=True
+    )
+    checks.follow(Tracked(info=info, needs_start=False, started_mono=1.0))
+    deadline = time.monotonic() + 5
+    while not posted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    checks.close()
+    assert posted and posted[0] == ("fastcheck", ("c1", 1.0, False, "exec: HTTP 404 from /ok"))

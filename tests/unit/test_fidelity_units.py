@@ -378,10 +378,23 @@ def test_down_rm_and_run_go_through_the_compose_cli(docker_cli: Path, monkeypatc
     stack.rm(["db"], volumes=True)
     assert docker_cli.read_text().split() == [*base, "rm", "--force", "--stop", "--volumes", "db"]
     monkeypatch.setenv("EXIT", "5")
-    chunks, exit_code = stack.run_oneoff("migrate", ["sh", "-c", "x"])
+    chunks, exit_code, stop = stack.run_oneoff("migrate", ["sh", "-c", "x"], name="demo-migrate-devenv-1")
     assert sorted(chunks) == [("stderr", b"err-line\n"), ("stdout", b"out-line\n")]
     assert exit_code() == 5
-    assert docker_cli.read_text().split() == [*base, "run", "--rm", "--no-deps", "-T", "migrate", "sh", "-c", "x"]
+    stop()  # ended already: nothing to do
+    named = ["--name", "demo-migrate-devenv-1"]
+    assert docker_cli.read_text().split() == [
+        *base,
+        "run",
+        "--rm",
+        "--no-deps",
+        "-T",
+        *named,
+        "migrate",
+        "sh",
+        "-c",
+        "x",
+    ]
 
 
 def test_down_interrupted_by_ctrl_c_raises_keyboard_interrupt(

@@ -8,7 +8,7 @@ quoting is checked by handing the formatted commands to a real ``sh``.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from devenv.config import DatabaseConfig, MigrationsConfig, SeedConfig
 from devenv.core import events as ev
 from devenv.core import migrations as m
 from devenv.core.compose.model import ComposeModel
-from devenv.core.migrations.run import _Lines
+from devenv.core.migrations.command import _Lines
 from devenv.core.models import Failure, Health, ServiceStatus, UpResult
 from devenv.core.secrets import Masker
 from devenv.errors import (
@@ -376,15 +376,34 @@ class FakeApi:
             {"Id": self.running[service], "Labels": {"com.docker.compose.container-number": "1"}},
         ]
 
+    on_start: Callable[[], None] | None = None
+    wrapped: list[bool] = field(default_factory=list)
+
     def exec_create(self, container: str, cmd: list[str], **kwargs: Any) -> dict[str, str]:
         if self.exec_error is not None:
             raise self.exec_error
-        self.execs.append((container, cmd, kwargs))
+        # A stoppable exec runs under `sh -c 'echo PID; exec "$@"' sh ARGV`: record ARGV.
+        wrapped = cmd[:2] == ["sh", "-c"] and 'exec "$@"' in cmd[2] and cmd[3] == "sh"
+        self.wrapped.append(wrapped)
+        self.execs.append((container, cmd[4:] if wrapped else cmd, kwargs))
         return {"Id": "exec-1"}
 
-    def exec_start(self, exec_id: str, *, stream: bool, demux: bool) -> Iterator[tuple[bytes | None, bytes | None]]:
-        assert exec_id == "exec-1" and stream and demux
-        return iter(self.chunks)
+    def exec_start(self, exec_id: str, *, socket: bool) -> Any:
+        """A real socket carrying the Engine's multiplexed frames (header: stream, 0, 0, 0, length)."""
+        import socket as pysocket
+        import struct
+
+        assert exec_id == "exec-1" and socket
+        ours, theirs = pysocket.socketpair()
+        frames = [(b"@@devenv-exec-pid 42\n", None)] if self.wrapped[-1] else []
+        for out, err in [*frames, *self.chunks]:
+            for stream, data in ((1, out), (2, err)):
+                if data:
+                    theirs.sendall(struct.pack(">BxxxL", stream, len(data)) + data)
+        theirs.close()
+        if self.on_start is not None:
+            self.on_start()
+        return ours
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return {"ExitCode": self.exit_code, "Running": False}
@@ -466,7 +485,11 @@ def test_exec_streams_lines_and_returns_the_exit_code(fake: tuple[FakeStack, UpR
     result = m.migrate_up(stack, events.append)  # type: ignore[arg-type]
     assert recorder.calls == []  # everything was ready
     assert stack.api.execs == [
-        ("c-api", ["sh", "-c", "exec 2>&1\nalembic upgrade head"], {"stdout": True, "stderr": True, "tty": False})
+        (
+            "c-api",
+            ["sh", "-c", "exec 2>&1\nalembic upgrade head"],
+            {"stdin": False, "stdout": True, "stderr": True, "environment": {}, "user": "", "workdir": None},
+        )
     ]
     assert events[0] == ev.MigrationStarted("alembic upgrade head", "api", "exec")
     outputs = [e for e in events if isinstance(e, ev.MigrationOutput)]
@@ -590,12 +613,9 @@ def test_container_gone_between_list_and_exec(fake: tuple[FakeStack, UpRecorder]
 def test_container_stopping_during_the_exec_is_a_service_failure(fake: tuple[FakeStack, UpRecorder]) -> None:
     stack, _ = fake
 
-    def stopped_during_exec() -> Iterator[tuple[bytes | None, bytes | None]]:
-        yield b"INFO starting\n", None
-        stack.api.running.clear()  # the container exits; the engine kills the exec (137)
-
+    stack.api.chunks = [(b"INFO starting\n", None)]
+    stack.api.on_start = stack.api.running.clear  # the container exits; the engine kills the exec (137)
     stack.api.exit_code = 137
-    stack.api.exec_start = lambda *_a, **_k: stopped_during_exec()  # type: ignore[method-assign]
     with pytest.raises(ServiceFailedError) as info:
         m.migrate_up(stack)  # type: ignore[arg-type]
     assert "service api stopped while `alembic upgrade head` ran" in info.value.message
@@ -608,14 +628,15 @@ def test_run_mode_uses_compose_run(fake: tuple[FakeStack, UpRecorder]) -> None:
     stack.states = {"db": "missing"}
     calls: list[tuple[Any, ...]] = []
 
-    def run_oneoff(service: str, argv: list[str]) -> tuple[Iterator[tuple[str, bytes]], Any]:
+    def run_oneoff(service: str, argv: list[str], *, name: str) -> tuple[Iterator[tuple[str, bytes]], Any, Any]:
         calls.append((service, list(argv)))
+        assert name.startswith("shop-migrate-devenv-")
 
         def chunks() -> Iterator[tuple[str, bytes]]:
             yield "stdout", b"INFO Running upgrade\n"
             yield "stderr", b"partial"
 
-        return chunks(), lambda: 0
+        return chunks(), lambda: 0, lambda: None
 
     stack.run_oneoff = run_oneoff  # type: ignore[attr-defined]
     events: list[object] = []
@@ -631,8 +652,8 @@ def test_run_mode_failure_is_a_result(fake: tuple[FakeStack, UpRecorder]) -> Non
     stack, _ = fake
     stack.profile.migrations = MigrationsConfig(service="migrate", tool="alembic", mode="run")
 
-    def run_oneoff(service: str, argv: list[str]) -> tuple[Iterator[tuple[str, bytes]], Any]:
-        return iter([("stdout", b"FAILED: boom\n")]), lambda: 2
+    def run_oneoff(service: str, argv: list[str], *, name: str) -> tuple[Iterator[tuple[str, bytes]], Any, Any]:
+        return iter([("stdout", b"FAILED: boom\n")]), lambda: 2, lambda: None
 
     stack.run_oneoff = run_oneoff  # type: ignore[attr-defined]
     result = m.migrate_up(stack)  # type: ignore[arg-type]

@@ -356,3 +356,23 @@ def test_exec_in_is_cancelled_by_closing_its_socket() -> None:
     theirs.close()
     with pytest.raises(Cancelled):  # already cancelled: nothing is started
         exec_in(ExecApi(), "c1", ["true"], cancel=token)  # type: ignore[arg-type]
+
+
+def test_the_up_stream_and_the_monitor_ask_only_for_status_changing_actions() -> None:
+    """Every healthcheck run is three exec events per container: neither subscriber asks for them."""
+    from devenv.core.eventstream import EVENT_ACTIONS, EventStream, event_filters
+
+    asked: list[dict[str, Any]] = []
+
+    class Api:
+        def events(self, decode: bool, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            asked.append(filters)
+            return iter(())
+
+    stream = EventStream(Api(), "shop")  # type: ignore[arg-type]
+    stream.close()
+    assert asked == [event_filters("shop")]
+    assert asked[0]["label"] == "com.docker.compose.project=shop" and asked[0]["type"] == "container"
+    assert set(asked[0]["event"]) == set(EVENT_ACTIONS)
+    assert {"create", "start", "die", "destroy", "health_status", "oom"} <= set(EVENT_ACTIONS)
+    assert not any(a.startswith("exec") for a in EVENT_ACTIONS)

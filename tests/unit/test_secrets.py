@@ -378,7 +378,10 @@ def test_config_command_masks_every_case(monkeypatch: pytest.MonkeyPatch) -> Non
     from devenv.cli.output import Output
 
     fake = SimpleNamespace(
-        config_json=hostile_config, profile=SimpleNamespace(name="dev"), compose_args=lambda: ["docker", "compose"]
+        config_json=hostile_config,
+        profile=SimpleNamespace(name="dev"),
+        compose_args=lambda: ["docker", "compose"],
+        endpoint=SimpleNamespace(child_env={}),
     )
     monkeypatch.setattr(stack_cmds, "load_stack", lambda _args, *_rest, **_kw: fake)
     for as_json in (False, True):

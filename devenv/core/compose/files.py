@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,14 @@ def active_profiles(flag: Sequence[str], env_files: Sequence[Path], project_dir:
     the flags win over ``COMPOSE_PROFILES``, the environment wins over the env files)."""
     if flag:
         return list(flag)
-    if "COMPOSE_PROFILES" in os.environ:
-        return split_profiles(os.environ["COMPOSE_PROFILES"])
+    return split_profiles(project_env("COMPOSE_PROFILES", env_files, project_dir) or "")
+
+
+def project_env(name: str, env_files: Sequence[Path], project_dir: Path | None) -> str | None:
+    """A variable of Compose's project environment: the process's, else the env files' (or the
+    project's ``.env``; the last assignment wins); ``None`` when unset."""
+    if name in os.environ:
+        return os.environ[name]
     files = list(env_files) or ([project_dir / ".env"] if project_dir is not None else [])
     found: str | None = None
     for f in files:
@@ -48,12 +54,12 @@ def active_profiles(flag: Sequence[str], env_files: Sequence[Path], project_dir:
             continue
         for line in text.splitlines():
             key, sep, value = line.strip().removeprefix("export ").partition("=")
-            if sep and key.strip() == "COMPOSE_PROFILES":
+            if sep and key.strip() == name:
                 value = value.strip()
                 if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
                     value = value[1:-1]
                 found = value
-    return split_profiles(found or "")
+    return found
 
 
 def _interpolate(text: str) -> str:
@@ -96,9 +102,59 @@ def declared_services(
     """
     active = set(split_profiles(os.environ.get("COMPOSE_PROFILES", "")) if profiles is None else profiles)
     everything = "*" in active  # Compose: "*" enables every profile
-    names: list[str] = []
-    gated: dict[str, bool] = {}
+    gates = service_profiles(files, strict=strict, root=root)
+    return [n for n, g in gates.items() if not g or everything or bool(set(g) & active)]
+
+
+def service_profiles(
+    files: Iterable[Path], *, strict: bool = False, root: Path | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Every service of the compose files (first-seen order) with its Compose ``profiles:`` (empty: none).
+
+    What :func:`declared_services` filters; also what a service named on the command line enables
+    (Compose adds a disabled service's profiles to the active ones, see ``Stack.enable_services``).
+    """
+    gated: dict[str, tuple[str, ...]] = {}
+
+    def visit(_f: Path, _depth: int, name: str, spec: Any) -> None:
+        gated.setdefault(name, ())
+        if isinstance(spec, dict) and "profiles" in spec:
+            gated[name] = tuple(_interpolate(str(g)) for g in spec.get("profiles") or [])
+
     files = list(files)
+    empty = _walk_services(files, visit, strict=strict, root=root)
+    if strict and files and empty == len(files):
+        raise _compose_yaml_error(Path(files[0]), root, "the file is empty (Compose needs at least services:)")
+    return gated
+
+
+def service_env_files(files: Sequence[Path]) -> list[Path]:
+    """The services' own ``env_file:`` paths (short and long form), as Compose resolves them: against
+    the project folder (the first file's) in the given files, against an included file's own folder
+    in it. A path with a variable in it is left out (not guessed); the files are read leniently."""
+    if not files:
+        return []
+    base = Path(files[0]).parent
+    found: list[Path] = []
+
+    def visit(f: Path, depth: int, _name: str, spec: Any) -> None:
+        entries = spec.get("env_file") if isinstance(spec, dict) else None
+        folder = base if depth == 0 else f.parent
+        for entry in [entries] if isinstance(entries, str | dict) else entries or ():
+            path = entry.get("path") if isinstance(entry, dict) else entry
+            if isinstance(path, str) and path and "$" not in path:
+                found.append(Path(os.path.normpath(folder / path)))
+
+    _walk_services([Path(f) for f in files], visit, strict=False, root=None)
+    return found
+
+
+def _walk_services(
+    files: Sequence[Path], visit: Callable[[Path, int, str, Any], None], *, strict: bool, root: Path | None
+) -> int:
+    """Call ``visit(file, include_depth, name, spec)`` for every service of the compose files, in
+    first-seen order (included files at their ``include:``); the number of top-level files that
+    were empty. ``strict``: see :func:`declared_services`."""
     seen: set[Path] = set()
     empty = 0
 
@@ -139,18 +195,11 @@ def declared_services(
                 raise _compose_yaml_error(f, root, "services must be a mapping of service names")
             return
         for name, spec in services.items():
-            name = str(name)
-            if name not in names:
-                names.append(name)
-            if isinstance(spec, dict) and "profiles" in spec:
-                gates = spec.get("profiles") or []
-                gated[name] = bool(gates) and not everything and not ({_interpolate(str(g)) for g in gates} & active)
+            visit(f, depth, str(name), spec)
 
     for f in files:
         read(Path(f), 0)
-    if strict and files and empty == len(files):
-        raise _compose_yaml_error(Path(files[0]), root, "the file is empty (Compose needs at least services:)")
-    return [n for n in names if not gated.get(n, False)]
+    return empty
 
 
 def _shown_path(path: Path, root: Path | None) -> str:

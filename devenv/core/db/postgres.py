@@ -177,7 +177,8 @@ SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1;
         return ["psql", "-d", self.target.name]
 
     def check_dump(self, path: Path, fmt: str) -> None:
-        """A custom-format archive must list more than an empty database has (``pg_restore -l``)."""
+        """A custom-format archive must list more than an empty database has (``pg_restore -l``) and
+        read to its end (``pg_restore --file=/dev/null``: every data block)."""
         if fmt != "native":
             return
         with open(path, "rb") as src:
@@ -187,6 +188,18 @@ SELECT concat(app, '.', name) FROM django_migrations ORDER BY id DESC LIMIT 1;
             raise UsageError(f"{path} cannot be imported: pg_restore cannot read it ({detail}). Nothing was changed.")
         if not toc_has_content(listing.stdout.decode(errors="replace")):
             raise empty_dump_error(path)
+        # The listing reads the table of contents only: a truncated or damaged data part passes it.
+        # A full read (every data block, into nothing) must succeed too before anything is dropped.
+        with open(path, "rb") as src:
+            full = self.run(
+                ["pg_restore", "--file=/dev/null"], stdin=src, what="pg_restore --file=/dev/null", check=False
+            )
+        if full.exit_code != 0:
+            detail = " ".join(full.stderr.strip().splitlines()[-3:]) or f"exit code {full.exit_code}"
+            raise UsageError(
+                f"{path} cannot be imported: pg_restore cannot read the whole archive ({detail}); "
+                "it is damaged or truncated. Nothing was changed."
+            )
 
     def connections(self) -> int:
         return int(

@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 API_TIMEOUT = 60
 
 
-def connect(environ: Mapping[str, str] | None = None) -> docker.APIClient:
-    """An APIClient for the user's daemon, or DockerUnavailableError saying why not."""
-    endpoint = resolve(os.environ if environ is None else environ)
+def connect(environ: Mapping[str, str] | None = None, *, endpoint: Endpoint | None = None) -> docker.APIClient:
+    """An APIClient for ``endpoint`` (default: the user's daemon), or DockerUnavailableError saying why not."""
+    if endpoint is None:
+        endpoint = resolve(os.environ if environ is None else environ)
     import docker
     from docker.errors import DockerException
 
@@ -49,7 +50,7 @@ def connect(environ: Mapping[str, str] | None = None) -> docker.APIClient:
             use_ssh_client=endpoint.host.startswith("ssh://"),  # the ssh binary, like the CLI
         )
     except DockerException as exc:
-        raise unavailable(exc, endpoint.host) from None
+        raise unavailable(exc, endpoint.describe(), profile_engine=endpoint.source.startswith("profile ")) from None
     if version == "auto":
         # docker-py took the server's maximum (GET /version): lower it to what devenv knows.
         negotiated = apiversion.remember(endpoint.host, client.api_version)
@@ -69,9 +70,16 @@ def _tls_config(endpoint: Endpoint) -> Any:
     return TLSConfig(client_cert=cert, ca_cert=ca, verify=endpoint.tls_verify)
 
 
-def unavailable(exc: BaseException, where: str) -> DockerUnavailableError:
+def unavailable(exc: BaseException, where: str, *, profile_engine: bool = False) -> DockerUnavailableError:
+    """The error for an engine that cannot be reached; ``profile_engine``: a profile's own engine."""
     text = str(exc)
-    if "PermissionError" in text or "Permission denied" in text:
+    if profile_engine:
+        hint = (
+            "That is the engine this profile names (docker_host / context in its profile file): it must be "
+            "running and reachable from this machine (`docker -H ADDRESS info` tells), or set DOCKER_HOST "
+            "to run the profile on another engine."
+        )
+    elif "PermissionError" in text or "Permission denied" in text:
         hint = (
             "Your user may not access the Docker socket: add it to the 'docker' group "
             "(then log in again) or run with sufficient rights."

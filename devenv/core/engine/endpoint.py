@@ -9,6 +9,11 @@ docker-py (``engine``). The order is the CLI's (``resolveContextName`` in docker
 3. ``currentContext`` in ``$DOCKER_CONFIG/config.json`` (``~/.docker/config.json``);
 4. the default context: ``unix:///var/run/docker.sock``.
 
+A profile may name its own engine (``context = "NAME"`` or ``docker_host = "ssh://user@host"`` in
+its TOML): :func:`for_profile` puts that between 2 and 3, so ``DOCKER_HOST`` / ``DOCKER_CONTEXT``
+still win. Such an endpoint carries the variables (``child_env``) that every ``docker`` /
+``docker compose`` child process of that profile gets, so they talk to the same daemon.
+
 A named context comes from the CLI's context store: ``contexts/meta/<sha256(name)>/meta.json``
 (``Endpoints.docker.Host``, ``SkipTLSVerify``) and its TLS files under
 ``contexts/tls/<sha256(name)>/docker/``. A context that does not exist is an error, as in the CLI,
@@ -38,7 +43,7 @@ class Endpoint:
     ``ca.pem`` / ``cert.pem`` / ``key.pem`` (any of them may be missing).
     """
 
-    __slots__ = ("cert_dir", "context", "host", "source", "tls", "tls_verify")
+    __slots__ = ("cert_dir", "child_env", "context", "host", "source", "tls", "tls_verify")
 
     def __init__(
         self,
@@ -49,6 +54,7 @@ class Endpoint:
         tls: bool = False,
         tls_verify: bool = False,
         cert_dir: str | None = None,
+        child_env: Mapping[str, str] | None = None,
     ) -> None:
         self.host = host
         self.context = context
@@ -56,6 +62,44 @@ class Endpoint:
         self.tls = tls
         self.tls_verify = tls_verify
         self.cert_dir = cert_dir
+        # What a docker / docker compose child needs in its environment to reach this daemon (empty:
+        # it resolves the same daemon from the inherited environment by itself).
+        self.child_env: dict[str, str] = dict(child_env or {})
+
+    @property
+    def scheme(self) -> str:
+        return self.host.partition("://")[0].lower() if "://" in self.host else ""
+
+    @property
+    def host_name(self) -> str | None:
+        """The machine the engine runs on, for ``tcp://`` and ``ssh://`` addresses; None for a local socket."""
+        if self.scheme not in ("tcp", "ssh", "http", "https"):
+            return None
+        netloc = self.host.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
+        if netloc.startswith("["):  # [::1]:2375
+            return netloc[1 : netloc.find("]")] or None
+        return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc or None
+
+    @property
+    def remote(self) -> bool:
+        """Whether the engine runs on another machine: its containers' ports and IPs are not this host's."""
+        name = self.host_name
+        return name is not None and name.lower() not in _LOOPBACK_NAMES and not name.startswith("127.")
+
+    def describe(self) -> str:
+        """One line for people: the address, and the context or what chose it when that is not the default."""
+        if self.context != DEFAULT_CONTEXT:
+            return f"{self.host} (context {self.context}, {self.source})"
+        return self.host if self.source == "default" else f"{self.host} ({self.source})"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "context": self.context,
+            "source": self.source,
+            "remote": self.remote,
+            "host_name": self.host_name,
+        }
 
     @property
     def unix_path(self) -> str | None:
@@ -85,6 +129,9 @@ class Endpoint:
         return f"Endpoint({self.host!r}, context={self.context!r}, source={self.source!r}, tls={self.tls})"
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "::1", "ip6-localhost"})
+
+
 def config_dir(environ: Mapping[str, str]) -> str:
     """The docker CLI's configuration folder: ``$DOCKER_CONFIG`` or ``~/.docker``."""
     return environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
@@ -112,6 +159,43 @@ def resolve(environ: Mapping[str, str] | None = None) -> Endpoint:
     if name in ("", DEFAULT_CONTEXT):
         return Endpoint(DEFAULT_HOST)
     return _named_context(env, name, source)
+
+
+def for_profile(
+    profile: str,
+    *,
+    context: str | None = None,
+    docker_host: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Endpoint:
+    """The daemon of a profile: ``DOCKER_HOST`` / ``DOCKER_CONTEXT`` when set, else the profile's own
+    ``docker_host`` or ``context``, else the CLI's current context (:func:`resolve`)."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST") or env.get("DOCKER_CONTEXT") or (context is None and not docker_host):
+        return resolve(env)
+    if docker_host:
+        found = resolve({**env, "DOCKER_HOST": docker_host})  # TLS from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH
+        found.source = f"profile {profile}: docker_host"
+        found.child_env = {"DOCKER_HOST": docker_host}
+        return found
+    assert context is not None
+    if context == DEFAULT_CONTEXT:
+        found = resolve({**env, "DOCKER_CONTEXT": context})
+    else:
+        found = _named_context(env, context, f"profile {profile}: context")
+    found.source = f"profile {profile}: context"
+    found.child_env = {"DOCKER_CONTEXT": context}
+    return found
+
+
+def of_profile(profile: object, environ: Mapping[str, str] | None = None) -> Endpoint:
+    """:func:`for_profile` of a loaded profile (``devenv.config.Profile``): the engine it runs on."""
+    return for_profile(
+        str(getattr(profile, "name", "")),
+        context=getattr(profile, "context", None),
+        docker_host=getattr(profile, "docker_host", None),
+        environ=environ,
+    )
 
 
 def _current_context(env: Mapping[str, str]) -> str:
@@ -158,4 +242,31 @@ def _named_context(env: Mapping[str, str], name: str, source: str) -> Endpoint:
         tls=tls,
         tls_verify=tls and not skip_verify,
         cert_dir=tls_dir if tls else None,
+    )
+
+
+def published_host(host_ip: str, endpoint: Endpoint | None) -> str | None:
+    """Where this machine reaches a port the engine publishes on ``host_ip``; None when it cannot.
+
+    On a local engine a wildcard binding (``0.0.0.0``, ``::``) is ``127.0.0.1``. On a remote one
+    (``tcp://`` / ``ssh://`` to another machine) it is that machine's name, and a port bound to
+    its loopback (``127.0.0.1``) is not reachable from here at all (an SSH tunnel would be).
+    """
+    wildcard = host_ip in ("", "0.0.0.0", "::")
+    if endpoint is None or not endpoint.remote:
+        return "127.0.0.1" if wildcard else host_ip
+    if wildcard:
+        return endpoint.host_name
+    if host_ip.startswith("127.") or host_ip == "::1":
+        return None
+    return host_ip
+
+
+def unreachable_note(host_port: int, endpoint: Endpoint) -> str:
+    """Why a loopback-bound port of a remote engine cannot be opened from here, and the way round."""
+    target = endpoint.host_name or "the engine's host"
+    ssh = endpoint.host.partition("://")[2].split("/", 1)[0] if endpoint.scheme == "ssh" else target
+    return (
+        f"port {host_port} is bound to 127.0.0.1 on {target}: not reachable from here "
+        f"(ssh -L {host_port}:127.0.0.1:{host_port} {ssh} forwards it)"
     )

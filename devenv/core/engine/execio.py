@@ -3,6 +3,13 @@
 Dumps and restores stream through the exec connection: nothing is staged inside the container
 and nothing is held whole in memory on the host. stdin is fed from a thread and then half-closed
 (as ``docker exec -i`` does), while stdout frames are written to the destination as they arrive.
+
+An exec started with ``stoppable=True`` can be ended *inside the container*: closing the exec's
+connection does not end the process there (it would run on, a migration half-applied behind the
+user's back). The command runs under ``sh -c 'echo MARK $$; exec "$@"'``, whose first line tells
+its pid in the container; the runtime makes every exec a session and process-group leader, so on a
+cancel, Ctrl-C or SIGTERM :func:`stop_exec` signals the whole group from a second exec (``kill -s
+TERM -- -PID``, then ``KILL`` after a grace period) and waits until the engine says it ended.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import docker
@@ -21,6 +28,14 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 STDERR_KEEP = 64 * 1024
+#: The first line a stoppable exec prints: its pid in the container.
+PID_MARK = b"@@devenv-exec-pid "
+#: Seconds a stopped exec gets after SIGTERM before its process group is killed.
+STOP_GRACE = 5.0
+
+
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -37,18 +52,23 @@ def exec_in(
     *,
     env: Mapping[str, str] | None = None,
     stdin: IO[bytes] | None = None,
-    stdout: IO[bytes] | None = None,
+    stdout: Writer | None = None,
     on_stderr_line: Callable[[str], None] | None = None,
     user: str = "",
     workdir: str | None = None,
     cancel: CancelToken | None = None,
+    stoppable: bool = False,
+    on_stopped: Callable[[bool], None] | None = None,
 ) -> ExecResult:
     """Run ``argv`` in ``container``; stream ``stdin`` in and stdout to ``stdout`` (else collect it).
 
     ``env`` is passed to the exec (never on a command line, never printed). ``cancel`` (from any
-    thread) shuts the exec's socket down, which ends the blocked read, and raises ``Cancelled``;
-    the command itself may still run in the container (the caller ends it there, see
-    ``Adapter.cancel``).
+    thread) shuts the exec's socket down, which ends the blocked read, and raises ``Cancelled``.
+    Without ``stoppable`` the command itself may still run in the container (the caller ends it
+    there, see ``Adapter.cancel``); with it, a cancel or an interruption (``KeyboardInterrupt``:
+    Ctrl-C, SIGTERM) first stops the command's process group in the container (:func:`stop_exec`),
+    calls ``on_stopped(ended)`` and then re-raises. ``argv`` runs under ``sh`` then: the container
+    needs one (every image with a shell has).
     """
     from docker.utils.socket import frames_iter
 
@@ -56,9 +76,12 @@ def exec_in(
 
     check(cancel)
 
+    command = list(argv)
+    if stoppable:
+        command = ["sh", "-c", f'echo "{PID_MARK.decode()}$$"; exec "$@"', "sh", *command]
     exec_id = api.exec_create(
         container,
-        list(argv),
+        command,
         stdin=stdin is not None,
         stdout=True,
         stderr=True,
@@ -91,6 +114,27 @@ def exec_in(
     collected = bytearray()
     err = bytearray()
     pending = b""
+    head: bytearray | None = bytearray() if stoppable else None  # stdout until the pid line
+    pid: list[int] = []
+
+    def out(data: bytes) -> None:
+        nonlocal head
+        if head is not None:
+            head += data
+            if b"\n" not in head:
+                return
+            line, _, data = bytes(head).partition(b"\n")
+            head = None
+            if line.startswith(PID_MARK) and line[len(PID_MARK) :].strip().isdigit():
+                pid.append(int(line[len(PID_MARK) :]))
+            else:  # not ours after all (never expected): keep it
+                data = line + b"\n" + data
+            if not data:
+                return
+        if stdout is not None:
+            stdout.write(data)
+        else:
+            collected.extend(data)
 
     def hang_up() -> None:
         with contextlib.suppress(OSError):
@@ -109,14 +153,21 @@ def exec_in(
                             *lines, pending = pending.split(b"\n")
                             for line in lines:
                                 on_stderr_line(line.decode(errors="replace"))
-                    elif stdout is not None:
-                        stdout.write(data)
                     else:
-                        collected += data
+                        out(data)
             except OSError:
                 check(cancel)  # the socket was shut down by the cancel
                 raise
         check(cancel)  # the read ended because of the cancel
+    except KeyboardInterrupt:  # Cancelled, Ctrl-C, SIGTERM
+        if stoppable:
+            from devenv.core.cancel import shielded
+
+            with shielded():
+                ended = stop_exec(api, container, exec_id, pid[0] if pid else None)
+            if on_stopped is not None:
+                on_stopped(ended)
+        raise
     finally:
         with contextlib.suppress(Exception):
             conn.close()
@@ -124,10 +175,63 @@ def exec_in(
         writer.join()
     if on_stderr_line is not None and pending:
         on_stderr_line(pending.decode(errors="replace"))
+    if head:  # output that never ended its first line
+        if stdout is not None:
+            stdout.write(bytes(head))
+        else:
+            collected.extend(head)
     code = api.exec_inspect(exec_id).get("ExitCode")
     if writer_error and not isinstance(writer_error[0], BrokenPipeError | ConnectionResetError):
         raise writer_error[0]
     return ExecResult(int(code if code is not None else -1), bytes(collected), err.decode(errors="replace"))
+
+
+def exec_running(api: docker.APIClient, exec_id: str) -> bool:
+    try:
+        return bool(api.exec_inspect(exec_id).get("Running"))
+    except Exception as exc:  # the container (and its execs) went away
+        if "No such" in str(exc) or "404" in str(exc):
+            return False
+        raise
+
+
+def stop_exec(
+    api: docker.APIClient, container: str, exec_id: str, pid: int | None, *, grace: float = STOP_GRACE
+) -> bool:
+    """End a stoppable exec's process group in the container; True when the engine says it ended.
+
+    SIGTERM to the group (``pid`` is its leader, see the module doc), up to ``grace`` seconds for
+    it to end, then SIGKILL; a last SIGKILL goes to the group even when the leader ended at once, so
+    no child that ignores SIGTERM stays behind. Without ``pid`` (the exec ended before printing
+    it) there is nothing to signal.
+    """
+    import time
+
+    def signal_group(sig: str) -> None:
+        with contextlib.suppress(Exception):
+            script = f'kill -s {sig} -- -"$1" 2>/dev/null || kill -s {sig} "$1" 2>/dev/null; true'
+            kid = api.exec_create(container, ["sh", "-c", script, "sh", str(pid)], stdout=True, stderr=True)["Id"]
+            api.exec_start(kid)
+
+    def ended_within(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while exec_running(api, exec_id):
+            if time.monotonic() >= deadline:
+                return False
+            # Bounded poll (``seconds`` at most) of the exec's inspect after a kill: only on the
+            # cancel path, where the process's end is confirmed before reporting it.
+            time.sleep(0.05)
+        return True
+
+    if pid is None:
+        return not exec_running(api, exec_id)
+    if not exec_running(api, exec_id):
+        signal_group("KILL")  # the leader is gone; its group may not be
+        return True
+    signal_group("TERM")
+    ended = ended_within(grace)
+    signal_group("KILL")
+    return ended or ended_within(2.0)
 
 
 def _raw_socket(conn: Any) -> socket.socket:

@@ -1,11 +1,13 @@
-"""A minimal, read-only Engine API client over a Unix socket, for fast read paths.
+"""A minimal Engine API client over a Unix socket, for fast read paths (and the exec of a status check).
 
 ``devenv status`` must answer faster than ``docker compose ps``. Importing docker-py (requests,
 urllib3) alone costs about 0.25 s on these machines, and even the standard library's
 ``http.client`` costs 12-15 ms (it loads ``email`` and ``ssl``), so the read path (list + inspect)
 speaks HTTP/1.1 over the socket itself: GET requests, keep-alive, ``Content-Length`` and chunked
 bodies. It returns the same JSON shapes as ``docker.APIClient.containers`` / ``inspect_container``,
-so callers cannot tell the difference. Anything but a plain local Unix socket (TCP, TLS, SSH) uses
+so callers cannot tell the difference. The one write it does is an exec (create, attached start,
+inspect): ``devenv status`` running a ``starting`` container's healthcheck test once
+(:func:`devenv.core.fastcheck.check_now`). Anything but a plain local Unix socket (TCP, TLS, SSH) uses
 docker-py; both resolve the daemon with :func:`devenv.core.engine.endpoint.resolve`.
 
 The API version is negotiated like the docker CLI does it (:mod:`devenv.core.engine.apiversion`): one
@@ -54,6 +56,32 @@ class _Connection:
                     thing.close()
         self._file = self._sock = None
 
+    def post(self, target: str, body: Any) -> _Response:
+        """One POST with a JSON body, on a fresh connection (never retried: it may not be idempotent)."""
+        self.close()
+        data = json.dumps(body).encode()
+        head = f"POST {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: devenv\r\n"
+        head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        try:
+            self._open()
+            assert self._sock is not None
+            self._sock.sendall(head.encode("latin-1") + data)
+            status, headers = self._head()
+            out = self._body(status, headers)
+        finally:
+            self.close()
+        return _Response(status, headers, out)
+
+    def _open(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self._sock, self._file = sock, sock.makefile("rb")
+
     def get(self, target: str) -> _Response:
         reused = self._sock is not None
         try:
@@ -71,14 +99,7 @@ class _Connection:
 
     def _get(self, target: str) -> _Response:
         if self._sock is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self._timeout)
-            try:
-                sock.connect(self._path)
-            except OSError:
-                sock.close()
-                raise
-            self._sock, self._file = sock, sock.makefile("rb")
+            self._open()
         assert self._sock is not None
         self._sock.sendall(f"GET {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: devenv\r\n\r\n".encode("latin-1"))
         status, headers = self._head()
@@ -148,8 +169,9 @@ def _protocol_error(what: str) -> OSError:
 class RawEngine:
     """GET-only Engine API calls over a Unix socket, at the API version negotiated with the daemon."""
 
-    def __init__(self, socket_path: str, timeout: float = 30.0) -> None:
+    def __init__(self, socket_path: str, timeout: float = 30.0, *, where: str | None = None) -> None:
         self.base_url = f"unix://{socket_path}"
+        self._where = where or self.base_url  # how errors name the engine (e.g. a profile's)
         self._path = socket_path
         self._timeout = timeout
         self._conn = _Connection(socket_path, timeout)
@@ -166,7 +188,8 @@ class RawEngine:
             (conn or self._conn).close()
             from devenv.core.engine.client import unavailable
 
-            raise unavailable(exc, self.base_url) from None
+            profile_engine = self._where != self.base_url and "(profile " in self._where
+            raise unavailable(exc, self._where, profile_engine=profile_engine) from None
 
     @property
     def api_version(self) -> str | None:
@@ -220,6 +243,39 @@ class RawEngine:
             )
         tty = "multiplexed" not in resp.headers.get("content-type", "")
         return resp.body if tty else demux(resp.body)
+
+    # -- exec (fast checks of `devenv status`: the same signatures as docker-py's) ---------------------
+    def exec_create(self, container: str, cmd: list[str], stdout: bool = True, stderr: bool = True) -> dict[str, Any]:
+        body = {"AttachStdout": stdout, "AttachStderr": stderr, "Cmd": list(cmd)}
+        result: dict[str, Any] = self._post(f"/containers/{quote(container)}/exec", body)
+        return result
+
+    def exec_start(self, exec_id: str, stream: bool = False) -> bytes:
+        """Run the exec attached; returns its (multiplexed) output once the process ended."""
+        if stream:
+            raise NotImplementedError("RawEngine.exec_start streams nothing")
+        return bytes(self._post(f"/exec/{quote(exec_id)}/start", {"Detach": False, "Tty": False}, raw=True))
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._get(f"/exec/{quote(exec_id)}/json")
+        return result
+
+    def _post(self, path: str, body: Any, *, raw: bool = False) -> Any:
+        conn = _Connection(self._path, self._timeout)
+        try:
+            resp = conn.post(f"{apiversion.prefix(self.api_version)}{path}", body)
+        except (OSError, ValueError) as exc:
+            from devenv.core.engine.client import unavailable
+
+            profile_engine = self._where != self.base_url and "(profile " in self._where
+            raise unavailable(exc, self._where, profile_engine=profile_engine) from None
+        if resp.status == 404:
+            raise LookupError(f"No such container or exec: {path}")
+        if resp.status >= 400:
+            raise apiversion.version_error(resp.status, resp.body, self.base_url) or DockerUnavailableError(
+                f"The Docker engine answered {resp.status} to POST {path}: {resp.body[:200]!r}"
+            )
+        return resp.body if raw else json.loads(resp.body or b"{}")
 
     def close(self) -> None:
         with self._lock:

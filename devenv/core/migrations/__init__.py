@@ -29,6 +29,7 @@ compose config (the product-wide rule: secret-named variables, URL passwords, to
 ``--password=...``). Environment values are never emitted.
 """
 
+from devenv.core.migrations.command import TAIL_LINES, MigrationResult, ensure_services, services_missing, shell_argv
 from devenv.core.migrations.history import (
     MigrationHistory,
     Revision,
@@ -50,9 +51,6 @@ from devenv.core.migrations.plan import (
     slugify_identifier,
 )
 from devenv.core.migrations.run import (
-    TAIL_LINES,
-    MigrationResult,
-    ensure_services,
     maybe_run_on_up,
     migrate_down,
     migrate_new,
@@ -60,8 +58,6 @@ from devenv.core.migrations.run import (
     migrate_up,
     run_on_up,
     run_seed,
-    services_missing,
-    shell_argv,
 )
 from devenv.core.secrets import MASK
 

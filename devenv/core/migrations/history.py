@@ -1,7 +1,7 @@
 """The migration history as data: every revision with its applied / pending mark, for a live view.
 
 :func:`migration_history` runs the tool's own listing in the migrations service, like the other
-migration commands (:mod:`devenv.core.migrations.run`), and parses it:
+migration commands (:func:`devenv.core.migrations.command.run_command`), and parses it:
 
 - alembic: ``alembic history --indicate-current`` (derived from ``[migrations] status`` when that is
   an ``alembic ... current`` command, so ``-c other.ini`` options are kept). A revision is applied
@@ -23,12 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from devenv.core.events import Emit, Event, MigrationFinished, MigrationOutput, MigrationStarted
+from devenv.core.events import Emit, Event, MigrationFinished, MigrationInterrupted, MigrationOutput, MigrationStarted
+from devenv.core.migrations.command import _db_service, run_command, services_missing
 from devenv.core.migrations.plan import MigrationPlan, resolve_migrations
-from devenv.core.migrations.run import _db_service, _run_command, services_missing
 from devenv.errors import UsageError
 
 if TYPE_CHECKING:
+    from devenv.core.cancel import CancelToken
     from devenv.core.stack import Stack
 
 
@@ -136,13 +137,19 @@ def parse_django_showmigrations(lines: Iterable[str]) -> list[Revision]:
 
 # -------------------------------------------------------------------------------------- the call
 def migration_history(
-    stack: Stack, emit: Emit | None = None, *, db_service: str | None = None, start: bool = True
+    stack: Stack,
+    emit: Emit | None = None,
+    *,
+    db_service: str | None = None,
+    start: bool = True,
+    cancel: CancelToken | None = None,
 ) -> MigrationHistory:
     """Run the tool's listing in the migrations service and return the parsed history.
 
     ``start=True`` starts the database and the migrations service when needed, like
     :func:`devenv.core.migrations.migrate_status`; ``start=False`` returns a history with
     ``not_ready`` set instead. A failing listing is a history with its ``exit_code`` and output tail.
+    ``cancel`` stops the listing in the container (see :func:`~devenv.core.migrations.command.run_command`).
     """
     sink: Emit = emit or (lambda _e: None)
     plan = resolve_migrations(stack)
@@ -157,11 +164,18 @@ def migration_history(
     def collect(event: Event) -> None:
         if isinstance(event, MigrationOutput):
             lines.append(event.line)
-        elif not isinstance(event, MigrationStarted | MigrationFinished):
+        elif not isinstance(event, MigrationStarted | MigrationFinished | MigrationInterrupted):
             sink(event)
 
-    result = _run_command(
-        stack, action="history", service=plan.service, mode=plan.mode, command=command, db_service=db, emit=collect
+    result = run_command(
+        stack,
+        action="history",
+        service=plan.service,
+        mode=plan.mode,
+        command=command,
+        db_service=db,
+        emit=collect,
+        cancel=cancel,
     )
     revisions = parse_alembic_history(lines) if plan.tool == "alembic" else parse_django_showmigrations(lines)
     return MigrationHistory(plan.tool, tuple(revisions), result.command, result.exit_code, result.output_tail)
