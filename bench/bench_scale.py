@@ -102,9 +102,11 @@ def bench(name: str, rounds: int, tmp: Path) -> dict[str, Any]:
         variants["devenv_no_fast_checks"] = lambda: devenv(False)
     names = list(variants)
     times: dict[str, list[float]] = {v: [] for v in names}
+    loads: list[float] = []
     subprocess.run(down, capture_output=True)
     try:
         for r in range(rounds):
+            loads.append(float(Path("/proc/loadavg").read_text().split()[0]))
             order = names[r % len(names) :] + names[: r % len(names)]
             for v in order:
                 times[v].append(variants[v]())
@@ -112,10 +114,10 @@ def bench(name: str, rounds: int, tmp: Path) -> dict[str, Any]:
                 if done.returncode != 0:
                     raise SystemExit(f"down failed: {done.stderr[-2000:]}")
             line = "  ".join(f"{v} {times[v][-1]:.2f}s" for v in names)
-            print(f"  {name} round {r + 1}: {line}", file=sys.stderr, flush=True)
+            print(f"  {name} round {r + 1}: {line}  (load {loads[-1]:.1f})", file=sys.stderr, flush=True)
     finally:
         subprocess.run(down, capture_output=True)
-    out: dict[str, Any] = {"rounds": rounds}
+    out: dict[str, Any] = {"rounds": rounds, "load_1min_before_each_round": loads}
     for v in names:
         out[f"{v}_median_s"] = round(statistics.median(times[v]), 3)
         out[f"{v}_s"] = [round(t, 3) for t in times[v]]

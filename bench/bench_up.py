@@ -4,10 +4,12 @@ Run (after scripts/provision.sh, in the repo root):
 
     .venv/bin/python bench/bench_up.py [--pairs 5] [--out bench/results/up.json]
 
-1. ``up``: the bundled example stack, profile dev. Each pair runs ``devenv up --profile dev`` and
+1. ``up``: the bundled example stack, profile dev, copied under a unique project name with free
+   ports (so it never meets another run's stack). Each pair runs ``devenv up --profile dev`` and
    the equivalent ``docker compose -p ... -f ... --env-file ... up -d --wait``, alternating which
-   goes first, with ``down -v`` between runs so every run starts from nothing. Reports medians
-   and the median of per-pair ratios (devenv / compose; < 1 means devenv is faster).
+   goes first, with ``down -v`` between runs so every run starts from nothing. Reports medians,
+   the median of per-pair ratios (devenv / compose; < 1 means devenv is faster) and the 1-minute
+   load average before each pair (the machine may be shared: read the ratios).
 2. ``latency``: how long after the Docker event (``health_status: healthy`` or ``die``) each tool
    reports it. devenv: the core's emit callback time minus the event's timeNano. Compose: the
    time ``up -d --wait`` returns (healthy) or fails (crash) minus the same event's timeNano.
@@ -53,11 +55,11 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> float:
     return elapsed
 
 
-def compose_args(project: str) -> list[str]:
+def compose_args(project: str, root: Path = ROOT) -> list[str]:
     sys.path.insert(0, str(ROOT))
     from devenv.config import load_project
 
-    proj = load_project(ROOT)
+    proj = load_project(root)
     prof = proj.resolve_profile("dev")
     args = ["docker", "compose", "-p", project]
     for f in prof.compose_files:
@@ -68,27 +70,71 @@ def compose_args(project: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ up
+def load_1min() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def bench_up(pairs: int) -> dict[str, Any]:
-    project = "tasktracker"  # devenv.toml names it; compose gets the same name with -p
-    base = compose_args(project)
+    from bench_status import copy_example
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, ports = copy_example(Path(tmp))
+        os.environ.update(ports)  # the shell environment wins over the env files: fresh ports
+        try:
+            return _bench_up(pairs, folder)
+        finally:
+            for key in ports:
+                os.environ.pop(key, None)
+            # Whatever happened (a failed run ends the bench): nothing of this stack is left behind.
+            subprocess.run(
+                [DEVENV, "down", "--volumes", "--yes", "--confirm-profile", "dev", "--profile", "dev"],
+                cwd=folder,
+                env=env(),
+                capture_output=True,
+            )
+
+
+def _bench_up(pairs: int, folder: Path) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from devenv.config import load_project
+
+    project = load_project(folder).name  # compose gets the same name with -p
+    base = compose_args(project, folder)
     down = [*base, "down", "-v", "--remove-orphans", "-t", "0"]
-    run(down, ROOT, check=False)
-    devenv_times, compose_times, ratios = [], [], []
-    for i in range(pairs):
+    run(down, folder, check=False)
+    devenv_times, compose_times, ratios, loads = [], [], [], []
+    failed: list[str] = []
+    i = 0
+    while len(ratios) < pairs and len(failed) < pairs:
         order = ["devenv", "compose"] if i % 2 == 0 else ["compose", "devenv"]
-        result = {}
-        for tool in order:
-            if tool == "devenv":
-                result[tool] = run([DEVENV, "up", "--profile", "dev"], ROOT)
-            else:
-                result[tool] = run([*base, "up", "-d", "--wait"], ROOT)
-            run(down, ROOT)
+        i += 1
+        result: dict[str, float] = {}
+        load = load_1min()
+        try:
+            for tool in order:
+                if tool == "devenv":
+                    result[tool] = run([DEVENV, "up", "--profile", "dev", "--timeout", "600"], folder)
+                else:
+                    result[tool] = run([*base, "up", "-d", "--wait"], folder)
+                run(down, folder)
+        except SystemExit as exc:  # one run failed (a busy machine: a healthcheck ran out of retries)
+            run(down, folder, check=False)
+            failed.append(f"pair {i} (load {load:.1f}): {str(exc).splitlines()[0]}")
+            print(f"  {failed[-1]}\n{str(exc)[-1500:]}", file=sys.stderr, flush=True)
+            continue
+        loads.append(load)
         devenv_times.append(result["devenv"])
         compose_times.append(result["compose"])
         ratios.append(result["devenv"] / result["compose"])
-        print(f"  pair {i + 1}: devenv {result['devenv']:.2f}s  compose {result['compose']:.2f}s", file=sys.stderr)
+        print(
+            f"  pair {i}: devenv {result['devenv']:.2f}s  compose {result['compose']:.2f}s  (load {loads[-1]:.1f})",
+            file=sys.stderr,
+            flush=True,
+        )
     return {
         "pairs": pairs,
+        "load_1min_before_each_pair": loads,
+        "failed_pairs": failed,
         "devenv_median_s": round(statistics.median(devenv_times), 3),
         "compose_median_s": round(statistics.median(compose_times), 3),
         "median_ratio": round(statistics.median(ratios), 3),

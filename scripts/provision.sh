@@ -118,4 +118,8 @@ done
 # The bundled tasktracker stack (compose/) with APP_IMAGE=devenv-test/tasktracker-app:latest:
 # built FROM devenv-test/python:latest, which already has every package, so no network is used.
 build_image "devenv-test/tasktracker-app:latest" "$here/compose/app" "devenv-test/python:latest"
+
+# `devenv debug`'s fixture service (tests/integration/test_debug.py): FROM devenv-test/python with
+# its debugpy removed, so devenv has to provide one.
+build_image "devenv-test/pyweb:latest" "$here/tests/integration/stacks/debug" "devenv-test/python:latest"
 log "images ready"

@@ -20,8 +20,6 @@ from devenv.core.cancel import CancelToken
 from devenv.core.events import ComposeOutput, Event, MigrationOutput, ServiceChanged, StepStarted
 from devenv.core.models import Failure, UpResult
 from devenv.errors import DevenvError
-from devenv.tui.screens.choice import ChoiceScreen
-from devenv.tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
     from devenv.tui.core import TuiCore
@@ -57,6 +55,7 @@ class ActionsMixin:
     def init_actions(self) -> None:
         self.failures = {}
         self._busy = None
+        self._last_failed = False  # how the last action ended
         self._token = None
         self._step = ""
 
@@ -65,8 +64,8 @@ class ActionsMixin:
         app: Any = self
         if self._busy is None:
             return set()
-        named = self._busy.split(" ", 1)[1:]
-        return set(named) if named and self._busy.split(" ")[0] != "down" else set(app.table.statuses)
+        verb, *named = self._busy.split()  # "restart api worker"
+        return set(named) if named and verb != "down" else set(app.table.statuses)
 
     def busy_label(self) -> str | None:
         if self._busy is None:
@@ -124,6 +123,7 @@ class ActionsMixin:
     def on_action_done(self, message: ActionDone) -> None:
         app: Any = self
         self._busy, self._token, self._step = None, None, ""
+        self._last_failed = message.error is not None or not getattr(message.result, "ok", True)
         app.table.clear_notes()
         name, result, error = message.name, message.result, message.error
         if error is not None:
@@ -161,6 +161,8 @@ class ActionsMixin:
 
         ``protected_profile`` (positional or keyword, as the panels call it): the name to type.
         """
+        from devenv.tui.screens.confirm import ConfirmScreen  # modal screens load when first asked
+
         app: Any = self
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         app.push_screen(
@@ -186,29 +188,47 @@ class ActionsMixin:
             return
         self.start_action("up", lambda emit, token: core.up(emit, token))
 
+    def _services(self) -> list[str] | None:
+        """The marked services (table order), else the highlighted one."""
+        app: Any = self
+        marked: list[str] = app.table.marked_in_order() if self.core is not None else []
+        if marked:
+            return marked
+        service = self._service()  # says why not, when there is none
+        return [service] if service is not None else None
+
+    def action_toggle_mark(self) -> None:
+        app: Any = self
+        if app.table.toggle_mark() is not None and app.table.marked:
+            app.notify(f"marked: {', '.join(app.table.marked_in_order())} (space unmarks)", timeout=3)
+
     def action_restart(self) -> None:
-        core, service = self.core, self._service()
-        if core is not None and service is not None:
-            self.start_action(f"restart {service}", lambda emit, token: core.restart(service, emit, token))
+        core, services = self.core, self._services()
+        if core is not None and services:
+            self.start_action(f"restart {' '.join(services)}", lambda emit, token: core.restart(services, emit, token))
 
     def action_rebuild(self) -> None:
-        core, service = self.core, self._service()
-        if core is not None and service is not None:
-            self.start_action(f"rebuild {service}", lambda emit, token: core.rebuild(service, emit, token))
+        core, services = self.core, self._services()
+        if core is not None and services:
+            self.start_action(f"rebuild {' '.join(services)}", lambda emit, token: core.rebuild(services, emit, token))
 
     def action_stop_start(self) -> None:
+        """Stop the services when every one of them runs; else start the ones that do not."""
         app: Any = self
-        core, service = self.core, self._service()
-        if core is None or service is None:
+        core, services = self.core, self._services()
+        if core is None or not services:
             return
-        status = app.table.statuses.get(service)
-        if status is not None and status.state in ("running", "restarting", "paused"):
-            self.start_action(f"stop {service}", lambda emit, _token: core.stop(service, emit))
+        states = {s: getattr(app.table.statuses.get(s), "state", "") for s in services}
+        down = [s for s in services if states[s] not in ("running", "restarting", "paused")]
+        if not down:
+            self.start_action(f"stop {' '.join(services)}", lambda emit, token: core.stop(services, emit, token))
         else:
-            self.start_action(f"start {service}", lambda emit, token: core.start(service, emit, token))
+            self.start_action(f"start {' '.join(down)}", lambda emit, token: core.start(down, emit, token))
 
     @work(group="ask", exclusive=True)
     async def action_down(self) -> None:
+        from devenv.tui.screens.choice import ChoiceScreen
+
         app: Any = self
         core = self.core
         if core is None:
@@ -243,7 +263,7 @@ class ActionsMixin:
         try:
             with app.suspend():
                 print(f"devenv: shell in {service} (exit to return to the TUI)", flush=True)
-                code = subprocess.call(argv)
+                code = subprocess.call(argv, env=core.shell_env())
         except Exception as exc:  # no terminal to hand over (tests, pipes), or no docker CLI
             app.notify(f"shell: {exc}", severity="error")
             return
@@ -252,6 +272,7 @@ class ActionsMixin:
 
     @work(group="ask", exclusive=True)
     async def action_profiles(self) -> None:
+        from devenv.tui.screens.choice import ChoiceScreen
         from devenv.tui.screens.profiles import ProfileScreen
 
         app: Any = self
@@ -275,4 +296,7 @@ class ActionsMixin:
             self.start_action("down", lambda emit, _token: core.down(False, emit))
             while self._busy is not None:
                 await asyncio.sleep(0.1)
+            if self._last_failed:  # the stack still runs under this profile: the view stays on it
+                app.notify(f"{core.profile_name} was not brought down: still showing it", severity="error")
+                return
         app.retarget(core.retarget(name))

@@ -10,15 +10,17 @@ action runs in a thread worker with a :class:`~devenv.core.cancel.CancelToken` (
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
@@ -35,11 +37,14 @@ from devenv.core.events import (
 from devenv.core.models import ServiceStatus
 from devenv.errors import DevenvError
 from devenv.tui.actions import ActionsMixin
-from devenv.tui.core import TuiCore, drain, load_core
+from devenv.tui.core import RealDoctor, TuiCore, drain, load_core
+from devenv.tui.doctor import DoctorMixin
+from devenv.tui.logbuffer import settle_gc
 from devenv.tui.settings import FOOTER, KEY_HELP, Settings, load_settings
 from devenv.tui.views import TABS, ViewsMixin
+from devenv.tui.watching import WatchMixin
 from devenv.tui.widgets.config_panel import ConfigPanel
-from devenv.tui.widgets.details import DetailsPanel, describe
+from devenv.tui.widgets.details import DetailsPanel
 from devenv.tui.widgets.events_panel import EventsPanel, Happening, describe_change
 from devenv.tui.widgets.header import StatusHeader, overall_state
 from devenv.tui.widgets.logs import LogsPanel
@@ -47,10 +52,8 @@ from devenv.tui.widgets.services import ServicesPanel, ServicesTable
 
 __all__ = ["DevenvApp", "create_app"]
 
-DEBUGGER_TEXT = (
-    "The debugger panel arrives with `devenv debug` (a later issue): breakpoints, attach to a "
-    "service's debug port, step and inspect, without leaving this screen."
-)
+
+LOG_BATCH = 2000  # log lines per message at most: a key waits behind one batch (a few ms) at most
 
 
 def _bindings() -> list[BindingType]:
@@ -62,6 +65,11 @@ def _bindings() -> list[BindingType]:
         out.append(Binding(key, action.replace("quit", "quit_app"), short, show=action in FOOTER, id=action))
     out += [Binding("ctrl+f", "filter_table", "filter services", show=False), Binding("o", "sort", "sort", show=False)]
     return out
+
+
+class _Tabs(TabbedContent):
+    def on_resize(self) -> None:  # its own width (not the terminal's) decides full or short tab labels
+        self.app.call_after_refresh(self.app.fit_tabs)  # type: ignore[attr-defined]
 
 
 class CoreEvent(Message):
@@ -91,7 +99,7 @@ class LogBatch(Message):
         self.ack = ack
 
 
-class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
+class DevenvApp(DoctorMixin, ActionsMixin, ViewsMixin, WatchMixin, App[None]):
     CSS_PATH = "devenv.tcss"
     TITLE = "devenv"
     BINDINGS: ClassVar[list[BindingType]] = _bindings()
@@ -116,9 +124,12 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         self.first_rows_at: float | None = None
         self._generation = 0
         self._follower: Any = None
+        self._stats_wanted: tuple[str, ...] = ()
+        self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
         self._endpoint = "-"
         self.init_actions()
+        self.theme_problem = self.apply_theme(self.settings.theme) if self.settings.theme else None
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -126,7 +137,7 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         yield Static(id="banner")
         with Horizontal(id="main"):
             yield ServicesPanel(id="services-panel")
-            with TabbedContent(id="tabs", initial=TABS["logs"]):
+            with _Tabs(id="tabs", initial=TABS["logs"]):
                 with TabPane("Logs", id=TABS["logs"]):
                     yield LogsPanel(self.settings.log_lines, root=self.core.root if self.core else None, id="logs")
                 with TabPane("Details", id=TABS["details"]):
@@ -140,7 +151,7 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
                 with TabPane("Migrations", id=TABS["migrations"]):
                     yield Vertical(id="migrations-slot")
                 with TabPane("Debugger", id=TABS["debugger"]):
-                    yield Static(DEBUGGER_TEXT, id="debugger-placeholder")
+                    yield Vertical(id="debugger-slot")
         yield Footer()
 
     @property
@@ -153,12 +164,15 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
 
     @property
     def selected(self) -> str | None:
-        return self.table.selected
+        try:
+            return self.table.selected
+        except NoMatches:  # the screen is gone (the app is closing)
+            return None
 
     def on_mount(self) -> None:
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
-        for problem in self.settings.problems:
+        for problem in (*self.settings.problems, *filter(None, [self.theme_problem])):
             self.notify(problem, severity="warning", timeout=10)
         self.table.compact = self.size.width < 110
         if self.preview:  # read before Textual loaded: rows in the very first frame
@@ -169,15 +183,17 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         else:
             self.table.rebuild()
         self.table.focus()
+        self.call_after_refresh(settle_gc)
         self.set_interval(5, self.table.refresh_uptimes)
         self.refresh_header()
+        self.check_on_open()  # the doctor panel opens when the project has errors
         if self.core is None:
             self.show_error(self.open_error or DevenvError("No project."))
             return
-        self.start_core()
+        self.call_after_refresh(self.start_core)  # the first frame first: docker-py loads in the worker
 
-    def on_resize(self) -> None:
-        compact = self.size.width < 110
+    def on_resize(self, event: events.Resize) -> None:
+        compact = event.size.width < 110  # the event's: App.size may still be the old one here
         if compact != self.table.compact:
             self.table.compact = compact
             self.table.rebuild()
@@ -247,6 +263,8 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
                 self.post_message(CoreEvent(MonitorSynced(tuple(preview), "preview")))
         except Exception:  # the monitor's connect below reports what is wrong
             pass
+        with contextlib.suppress(Exception):  # named even while that engine cannot be reached
+            self._endpoint = core.endpoint()
         while True:
             try:
                 core.connect(lambda ev: self._from_monitor(generation, ev))
@@ -276,8 +294,12 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
 
     def on_connected(self, _message: Connected) -> None:
         self.connected = True
+        if self.core is not None:  # links name the engine's host when it runs elsewhere
+            self.table.reach = self.core.published_host
         self.clear_error()
         self.mount_external_panels()  # after connect: the stack may follow the running profile
+        self.mount_debug_panel()
+        self.update_stats()  # rows may have come into view before the connection
 
     def on_connect_failed(self, message: ConnectFailed) -> None:
         self.show_error(message.error)
@@ -286,7 +308,10 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         if self._stopping.is_set():
             return
         ev = message.event
-        table = self.table
+        try:
+            table = self.table
+        except NoMatches:  # the screen is already gone: the app is closing
+            return
         if isinstance(ev, MonitorSynced):
             table.set_statuses(ev.statuses)
             self.logs.set_services(s.service for s in ev.statuses)
@@ -335,7 +360,8 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         pending: list[Any] = []
         started = time.monotonic()
         merged = False
-        for batch in drain(follower, 0.05, 5000):
+        # Read at each wait (late binding wanted): nothing held, so wait for the next line as long as it takes.
+        for batch in drain(follower, 0.05, 5000, idle=lambda: merged and not pending):  # noqa: B023
             if batch is None or generation != self._generation or self._stopping.is_set():
                 break
             pending.extend(batch)
@@ -344,11 +370,13 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
                     continue
                 pending.sort(key=lambda i: getattr(i, "timestamp", "") or "")
                 merged = True
-            if pending and (ack.is_set() or len(pending) >= 20_000):
-                ack.wait()  # back-pressure: one batch in flight; the follower's own queue is bounded
+            # Back-pressure: one batch in flight, at most LOG_BATCH lines each (a key waits behind one
+            # batch at most); while the app is behind, the follower's own bounded queue fills.
+            while pending and (ack.is_set() or len(pending) >= LOG_BATCH):
+                ack.wait()
                 ack = threading.Event()
-                self.post_message(LogBatch(pending, ack))
-                pending = []
+                self.post_message(LogBatch(pending[:LOG_BATCH], ack))
+                del pending[:LOG_BATCH]
         follower.close()
 
     def on_log_batch(self, message: LogBatch) -> None:
@@ -366,14 +394,17 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
     # -- selection and the right side ----------------------------------------------------------
     @on(ServicesTable.Selected)
     def _selected(self, message: ServicesTable.Selected) -> None:
-        if self._stopping.is_set() or not self.is_mounted(self.table):
+        tables = self.query(ServicesTable)  # none while the app closes
+        if self._stopping.is_set() or not tables or not self.is_mounted(tables.first()):
             return
         self.logs.select(message.service)
         self.query_one(EventsPanel).select(message.service)
+        self.follow_selection(message.service)
         self._load_active(message.service)
 
     @on(TabbedContent.TabActivated)
     def _tab(self, _message: TabbedContent.TabActivated) -> None:
+        self.mount_pending_panel()
         self._load_active(self.selected)
 
     def _load_active(self, service: str | None) -> None:
@@ -383,43 +414,25 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
         elif active == TABS["config"]:
             self.load_config(service)
 
-    @work(thread=True, exclusive=True, group="details", exit_on_error=False)
-    def load_details(self, service: str) -> None:
-        core = self.core
-        if core is None:
-            return
-        try:
-            content: Any = describe(service, core.inspect(service), self.failures.get(service))
-        except Exception as exc:
-            content = f"could not inspect {service}: {exc}"
-        self.call_from_thread(self.query_one(DetailsPanel).show, content)
-
-    @work(thread=True, exclusive=True, group="config", exit_on_error=False)
-    def load_config(self, service: str | None) -> None:
-        core = self.core
-        if core is None:
-            return
-        try:
-            text = core.config_text(service)
-        except DevenvError as exc:
-            text = f"{exc.message}\n{exc.hint or ''}"
-        except Exception as exc:
-            text = f"could not read the config: {exc}"
-        self.call_from_thread(self.query_one(ConfigPanel).show, text)
-
     @on(ServicesTable.VisibleChanged)
     def _visible(self, message: ServicesTable.VisibleChanged) -> None:
-        self.update_stats(message.services)
+        self._stats_wanted = message.services
+        self.update_stats()
 
-    @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
-    def update_stats(self, services: tuple[str, ...]) -> None:
-        core = self.core
-        if core is None or not self.connected:
-            return
-        if services:
-            core.watch_stats(services)
-        else:
-            core.stop_stats()
+    @work(thread=True, group="stats", exit_on_error=False)
+    def update_stats(self) -> None:
+        """Ask the core for the figures of the rows in view. Workers run in turn and each applies what
+        is wanted when its turn comes: two changes in quick succession cannot end in the older one
+        (a stop overtaken by the watch it followed left streams open for rows out of view)."""
+        with self._stats_lock:
+            core = self.core
+            if core is None or not self.connected:
+                return
+            services = self._stats_wanted
+            if services:
+                core.watch_stats(services)
+            else:
+                core.stop_stats()
 
     def action_cancel(self) -> None:
         focused = self.focused
@@ -438,6 +451,7 @@ class DevenvApp(ActionsMixin, ViewsMixin, App[None]):
     def on_unmount(self) -> None:
         """Close what reads from the engine (monitor, log streams); containers are left as they are."""
         self._stopping.set()
+        self.stop_watching()
         if self._token is not None:
             self._token.cancel("the TUI quit")
         if self._follower is not None:
@@ -467,4 +481,6 @@ def create_app(
     try:
         return DevenvApp(load_core(project_dir, profile), settings=settings)
     except DevenvError as exc:
-        return DevenvApp(None, error=exc, settings=settings)
+        app = DevenvApp(None, error=exc, settings=settings)
+        app._doctor_fallback = RealDoctor(project_dir, profile)  # what is broken, and how to fix it
+        return app

@@ -13,7 +13,7 @@ This module imports no Textual: the core objects it builds are the CLI's.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,13 +24,15 @@ if TYPE_CHECKING:
     from devenv.config import Profile, Project
     from devenv.core.actions import StopResult
     from devenv.core.cancel import CancelToken
+    from devenv.core.debug.target import DebugTarget
+    from devenv.core.doctor import Finding, FixOutcome, Report
     from devenv.core.logs import LogFollower
     from devenv.core.models import ServiceStatus, UpResult
     from devenv.core.monitor import StackMonitor
     from devenv.core.running import RunningProfile
     from devenv.core.stack import Stack
 
-__all__ = ["LogSource", "ProfileInfo", "RealCore", "TuiCore", "load_core", "shell_script"]
+__all__ = ["DoctorSource", "LogSource", "ProfileInfo", "RealCore", "RealDoctor", "TuiCore", "load_core", "shell_script"]
 
 # One exec: bash when the image has it, else sh (the issue: "bash, else sh").
 SHELL_SCRIPT = "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"
@@ -69,11 +71,14 @@ class TuiCore(Protocol):
 
     def profiles(self) -> list[ProfileInfo]: ...
     def endpoint(self) -> str: ...
+    def published_host(self, host_ip: str) -> str | None: ...
+    def shell_env(self) -> dict[str, str] | None: ...
     def preview(self) -> list[ServiceStatus]: ...
     def connect(self, on_event: Callable[[Event], None]) -> None: ...
     def running_profile(self) -> str | None: ...
     def dependency_order(self) -> list[str]: ...
     def config_text(self, first: str | None = None) -> str: ...
+    def forget_config(self) -> None: ...
     def inspect(self, service: str) -> list[dict[str, Any]]: ...
     def watch_stats(self, services: Iterable[str]) -> None: ...
     def stop_stats(self) -> None: ...
@@ -81,13 +86,48 @@ class TuiCore(Protocol):
     def up(self, emit: Emit, cancel: CancelToken) -> UpResult: ...
     def down(self, volumes: bool, emit: Emit) -> None: ...
     def protection(self) -> tuple[bool, str, str]: ...
-    def restart(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult: ...
-    def start(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult: ...
-    def stop(self, service: str, emit: Emit) -> StopResult: ...
-    def rebuild(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult: ...
+    def restart(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult: ...
+    def start(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult: ...
+    def stop(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> StopResult: ...
+    def rebuild(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult: ...
     def shell_argv(self, service: str) -> list[str]: ...
+    def debug_target(self, service: str, emit: Emit, cancel: CancelToken) -> DebugTarget: ...
+    def debug_protection(self, service: str) -> str | None: ...
+    def watch(self, emit: Emit, cancel: CancelToken) -> str: ...
     def retarget(self, profile: str) -> TuiCore: ...
+    def doctor(self) -> DoctorSource: ...
     def close(self) -> None: ...
+
+
+class DoctorSource(Protocol):
+    """The doctor panel's bridge to ``devenv.core.doctor``: both methods block (thread workers)."""
+
+    def check(self) -> Report: ...
+    def fix(self, finding: Finding) -> FixOutcome: ...
+
+
+class RealDoctor:
+    """``devenv doctor`` for one project folder and profile: the same core calls as the CLI's."""
+
+    def __init__(self, project_dir: Path | None, profile: str | None) -> None:
+        self.project_dir = project_dir
+        self.profile = profile
+        self.endpoint: Any = None  # the profile's engine, from the last check
+
+    def check(self) -> Report:
+        from devenv.core.doctor import diagnose
+
+        report = diagnose(self.project_dir, self.profile)
+        self.endpoint = report.endpoint
+        return report
+
+    def fix(self, finding: Finding) -> FixOutcome:
+        from devenv.core.doctor import apply_fixes
+
+        outcomes = apply_fixes([finding], self.endpoint)
+        if not outcomes:
+            raise ValueError(f"no safe fix for: {finding.message}")
+        return outcomes[0]
 
 
 class RealCore:
@@ -124,13 +164,18 @@ class RealCore:
         return [ProfileInfo(p.name, p.description, p.protected) for p in self.project.profiles.values()]
 
     def endpoint(self) -> str:
-        host = os.environ.get("DOCKER_HOST")
-        if host:
-            return host
-        base = str(getattr(self.stack.api, "base_url", ""))
-        if base.startswith("http+docker://"):
-            return "unix:///var/run/docker.sock"
-        return base or "unix:///var/run/docker.sock"
+        """The engine this profile runs on, for the header (the stack's one resolved endpoint)."""
+        return self.stack.endpoint.describe()
+
+    def published_host(self, host_ip: str) -> str | None:
+        """Where this machine reaches a port published on ``host_ip`` (None: only the engine's host can)."""
+        from devenv.core.engine.endpoint import published_host
+
+        return published_host(host_ip, self.stack.endpoint)
+
+    def shell_env(self) -> dict[str, str] | None:
+        """The environment of the shell's ``docker compose exec`` (the profile's engine; None: ours)."""
+        return self.stack.child_env()
 
     # -- reads -----------------------------------------------------------------------------------
     def preview(self) -> list[ServiceStatus]:
@@ -174,6 +219,11 @@ class RealCore:
             self._config = data
         return self._config
 
+    def forget_config(self) -> None:
+        """The config files changed (a live reload): the next read runs ``docker compose config`` again."""
+        self._config = None
+        self.stack.__dict__.pop("model", None)
+
     def dependency_order(self) -> list[str]:
         """The profile's services, dependencies first (``docker compose config``: raises when Compose is missing)."""
         self._config_json()
@@ -192,7 +242,9 @@ class RealCore:
         if first is not None and first in services:
             head = f"# service {first}\n" + yaml.safe_dump({first: services[first]}, sort_keys=False, width=110)
             head += "\n# the whole config\n"
-        header = f"# profile {self.profile_name}: {' '.join(self.stack.compose_args())} config\n"
+        from devenv.core.compose.runner import compose_command
+
+        header = f"# profile {self.profile_name}: {compose_command(self.stack, 'config')}\n"
         return header + head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=110)
 
     def inspect(self, service: str) -> list[dict[str, Any]]:
@@ -243,31 +295,57 @@ class RealCore:
         guard = protection(self.stack, running_profile(self.stack))
         return guard.protected, guard.profile, guard.reason
 
-    def restart(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
+    def restart(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult:
         from devenv.core.actions import restart
 
-        return restart(self.stack, [service], emit=emit, cancel=cancel)
+        return restart(self.stack, list(services), emit=emit, cancel=cancel)
 
-    def start(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
+    def start(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult:
         from devenv.core.actions import start
 
-        return start(self.stack, [service], emit=emit, cancel=cancel)
+        return start(self.stack, list(services), emit=emit, cancel=cancel)
 
-    def stop(self, service: str, emit: Emit) -> StopResult:
+    def stop(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> StopResult:
         from devenv.core.actions import stop
 
-        return stop(self.stack, [service], emit=emit)
+        return stop(self.stack, list(services), emit=emit, cancel=cancel)
 
-    def rebuild(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
+    def rebuild(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult:
         from devenv.core.actions import rebuild
 
-        return rebuild(self.stack, [service], emit=emit, cancel=cancel)
+        return rebuild(self.stack, list(services), emit=emit, cancel=cancel)
 
     def shell_argv(self, service: str) -> list[str]:
         return [*self.stack.compose_args(), "exec", service, "sh", "-c", SHELL_SCRIPT]
 
+    def debug_target(self, service: str, emit: Emit, cancel: CancelToken) -> DebugTarget:
+        """Where the debugger attaches to ``service``, turning debugpy on first when it is off."""
+        from devenv.core.debug.enable import enable_debug
+
+        return enable_debug(self.stack, service, emit=emit, cancel=cancel)
+
+    def debug_protection(self, service: str) -> str | None:
+        """The profile name to type before debug is turned on for ``service`` (it is recreated) on a
+        protected profile, as ``devenv debug`` asks; None when nothing would be recreated or unprotected."""
+        from devenv.core.debug.enable import debug_targets
+        from devenv.core.running import protection, running_profile
+
+        guard = protection(self.stack, running_profile(self.stack))
+        if not guard.protected or any(t.service == service for t in debug_targets(self.stack)):
+            return None
+        return guard.profile
+
+    def watch(self, emit: Emit, cancel: CancelToken) -> str:
+        """``devenv watch`` (every service's develop.watch rules, config edits applied) until ``cancel``."""
+        from devenv.core.watch import Watcher
+
+        return Watcher(self.stack, emit=emit, cancel=cancel, monitor=self.monitor).run()
+
     def retarget(self, profile: str) -> TuiCore:
         return RealCore(self.project, self.project.profiles[profile], explicit_profile=True)
+
+    def doctor(self) -> DoctorSource:
+        return RealDoctor(self.project.root, self.profile_name)
 
     def close(self) -> None:
         if self.monitor is not None:
@@ -283,28 +361,48 @@ def load_core(project_dir: Path | None, profile: str | None) -> RealCore:
     return RealCore(project, project.resolve_profile(profile), explicit_profile=explicit)
 
 
-def drain(source: LogSource, interval: float, limit: int) -> Iterator[list[Any] | None]:
+def drain(
+    source: LogSource, interval: float, limit: int, idle: Callable[[], bool] | None = None
+) -> Iterator[list[Any] | None]:
     """Batches from a follower's queue: whatever arrived within ``interval`` seconds (at most ``limit``).
 
-    Yields ``[]`` when nothing arrived (so the caller can check for cancellation); ends when the
-    follower closes.
+    Yields ``[]`` when nothing arrived (so the caller can go on with what it holds); ends when the
+    follower closes. Waits for the first item of a batch, then takes whatever else is queued in
+    one go (one lock for the lot, not one per line: at tens of thousands of lines a second the
+    per-item ``get`` was a tenth of the ingestion's time). While ``idle()`` says the caller holds
+    nothing, the first item is awaited without a timeout: a quiet stack costs no wake-ups (twenty a
+    second were a sixth of an idle TUI's CPU); closing the follower still ends the wait.
     """
     import queue
     import time
 
     q = source.queue
+    bulk = isinstance(q, queue.Queue)
     while True:
         batch: list[Any] = []
         deadline = time.monotonic() + interval
         while len(batch) < limit:
             left = deadline - time.monotonic()
             try:
-                item = q.get(timeout=left) if left > 0 else q.get_nowait()
+                if not batch and idle is not None and idle():
+                    item = q.get()
+                    deadline = time.monotonic() + interval
+                else:
+                    item = q.get(timeout=left) if left > 0 else q.get_nowait()
             except queue.Empty:
                 break
-            if item is None:
-                if batch:
-                    yield batch
-                return
+            start = len(batch)
             batch.append(item)
+            if bulk:
+                with q.mutex:
+                    waiting = q.queue
+                    take = min(len(waiting), limit - len(batch))
+                    batch.extend(waiting.popleft() for _ in range(take))
+                    if take:
+                        q.not_full.notify(take)
+            for i in range(start, len(batch)):
+                if batch[i] is None:  # closed: nothing after it counts
+                    if i:
+                        yield batch[:i]
+                    return
         yield batch

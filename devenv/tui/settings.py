@@ -4,6 +4,7 @@
 
     [tui]
     log_lines = 100000        # lines kept in the log buffer (bounded; oldest dropped first)
+    theme = "textual-light"   # a Textual theme name (default: textual-dark; ctrl+p "theme" lists them)
 
     [tui.keys]                # action = "key" (Textual key names; several: "r,ctrl+r")
     restart = "R"
@@ -37,6 +38,8 @@ KEY_HELP: dict[str, tuple[str, str]] = {
     "stop_start": ("s", "stop / start the selected service"),
     "rebuild": ("b", "rebuild the selected service (build + recreate + wait)"),
     "shell": ("e", "shell in the selected service (bash, else sh)"),
+    "toggle_mark": ("space", "mark / unmark a service: restart, stop/start, rebuild act on every marked one"),
+    "watch": ("w", "watch on/off: develop.watch sync/rebuild/restart, config edits applied live"),
     "cancel": ("escape", "cancel the running action"),
     "logs": ("l", "view: logs"),
     "details": ("i", "view: details"),
@@ -45,8 +48,9 @@ KEY_HELP: dict[str, tuple[str, str]] = {
     "database": ("d", "view: database panel"),
     "migrations": ("m", "view: migrations panel"),
     "debugger": ("g", "view: debugger panel"),
+    "doctor": ("exclamation_mark", "doctor: every problem that would stop up, with fixes"),
     "profiles": ("p", "profile switcher"),
-    "filter_services": ("slash", "logs: regex search (also filters the table when it has focus)"),
+    "filter_services": ("slash", "logs: regex search"),
     "next_match": ("n", "logs: next match"),
     "prev_match": ("N", "logs: previous match"),
     "log_filter": ("F", "logs: text filter (hide non-matching lines)"),
@@ -69,13 +73,14 @@ FOOTER = {
     "quit": "quit",
 }
 DEFAULT_KEYS = {action: key for action, (key, _help) in KEY_HELP.items()}
-_KNOWN_TUI = ("keys", "log_lines")
+_KNOWN_TUI = ("keys", "log_lines", "theme")
 
 
 @dataclass(frozen=True)
 class Settings:
     log_lines: int = DEFAULT_LOG_LINES
     keys: dict[str, str] = field(default_factory=dict)  # only the user's overrides
+    theme: str | None = None  # checked against Textual's themes by the app
     problems: tuple[str, ...] = ()
     path: Path | None = None
 
@@ -116,6 +121,10 @@ def load_settings(path: Path | None = None) -> Settings:
     if not isinstance(log_lines, int) or isinstance(log_lines, bool) or not 100 <= log_lines <= 10_000_000:
         problems.append(f"{path}: tui.log_lines must be a whole number from 100 to 10000000")
         log_lines = DEFAULT_LOG_LINES
+    theme = tui.get("theme")
+    if theme is not None and (not isinstance(theme, str) or not theme.strip()):
+        problems.append(f'{path}: tui.theme must be a theme name such as "textual-light"')
+        theme = None
     keys: dict[str, str] = {}
     for action, key in (tui.get("keys") or {}).items():
         if action not in KEY_HELP:
@@ -124,4 +133,6 @@ def load_settings(path: Path | None = None) -> Settings:
             problems.append(f'{path}: tui.keys.{action} must be a key name such as "r" or "ctrl+r"')
         else:
             keys[action] = key.strip()
-    return Settings(log_lines=log_lines, keys=keys, problems=tuple(problems), path=path)
+    return Settings(
+        log_lines=log_lines, keys=keys, theme=theme.strip() if theme else None, problems=tuple(problems), path=path
+    )

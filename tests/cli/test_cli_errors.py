@@ -45,16 +45,52 @@ def compose_complaint(st) -> str:
     return plain.stderr
 
 
-# `status` reads only the compose files' YAML (fast, no `compose config`): a YAML error is exit 2 there
-# (tests/cli/test_cli_exit_codes.py), but Compose's schema errors like this one are not checked.
-@pytest.mark.parametrize("command", [["up", "--timeout", "30"], ["config"], ["down"]])
+# Every command that reads the compose files gives Compose's own complaint, exit 2. `status` and the
+# other fast reads parse the YAML themselves and ask `docker compose config --quiet` for Compose's
+# checks (schema, interpolation) whenever the files changed since their last good read.
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["up", "--timeout", "30"],
+        ["up", "app", "--timeout", "30"],
+        ["config"],
+        ["down"],
+        ["status"],
+        ["status", "--json"],
+        ["status", "app"],
+        ["logs"],
+        ["start"],
+        ["stop", "app"],
+        ["restart", "app"],
+        ["recreate", "app"],
+        ["db", "snapshots"],
+        ["migrate", "status"],
+    ],
+)
 def test_invalid_compose_file(stack, command):
     st = stack("invalid")
-    assert "bogus_option" in compose_complaint(st)
+    complaint = compose_complaint(st)
+    assert "bogus_option" in complaint
     res = st.devenv(*command)
     assert_exit(res, 2)
     assert "bogus_option" in res.stderr, f"compose's complaint not shown:\n{res.dump()}"
+    assert "Compose rejected the files of profile" in res.stderr, res.dump()
     assert st.container_ids() == []
+
+
+def test_status_checks_again_once_the_files_changed(stack):
+    """The check runs when the files changed since the last good read (the service-name cache)."""
+    st = stack("invalid")
+    compose = st.path / "compose.yml"
+    broken = compose.read_text()
+    compose.write_text(broken.replace("    bogus_option: 42\n", ""))
+    (st.path / ".devenv").mkdir()  # where the cache lives (any `devenv up` makes it)
+    assert_exit(st.devenv("status"), 0)
+    assert_exit(st.devenv("status"), 0)  # from the cache
+    compose.write_text(broken)
+    res = st.devenv("status")
+    assert_exit(res, 2)
+    assert "bogus_option" in res.stderr, res.dump()
 
 
 def test_invalid_compose_yaml_syntax(stack):

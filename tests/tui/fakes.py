@@ -5,12 +5,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from devenv.core.cancel import CancelToken
+from devenv.core.debug.target import DebugTarget
 from devenv.core.events import ActionStarted, Emit, Event, MonitorSynced, ServiceChanged, StatusChanged, StepStarted
 from devenv.core.models import ContainerInfo, Failure, Health, LogLine, PortBinding, Readiness, ServiceStatus, UpResult
 from devenv.errors import DevenvError
@@ -90,6 +91,11 @@ class FakeCore:
     up_result: UpResult | None = None
     block: threading.Event | None = None  # actions wait on it (to test cancel)
     other_profiles: list[ProfileInfo] = field(default_factory=list)
+    debug: DebugTarget | None = None  # what debug_target returns (a FakeDebugpy's address)
+    debug_error: DevenvError | None = None
+    debug_protected: str | None = None  # what debug_protection answers
+    down_error: DevenvError | None = None  # what down raises (a failed down)
+    config_password: str = "********"  # what config_text shows (a test changes it to see a reload)
 
     def __post_init__(self) -> None:
         self.callback: Callable[[Event], None] | None = None
@@ -102,6 +108,12 @@ class FakeCore:
 
     def endpoint(self) -> str:
         return "unix:///var/run/docker.sock"
+
+    def published_host(self, host_ip: str) -> str | None:
+        return "127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip
+
+    def shell_env(self) -> dict[str, str] | None:
+        return None
 
     def preview(self) -> list[ServiceStatus]:
         return []  # the app then waits for the monitor's initial sync (what these tests drive)
@@ -131,7 +143,10 @@ class FakeCore:
 
     def config_text(self, first: str | None = None) -> str:
         self.calls.append(("config", first))
-        return f"# first: {first}\nservices:\n  api:\n    environment:\n      DB_PASSWORD: '********'\n"
+        return f"# first: {first}\nservices:\n  api:\n    environment:\n      DB_PASSWORD: '{self.config_password}'\n"
+
+    def forget_config(self) -> None:
+        self.calls.append(("forget_config", None))
 
     def inspect(self, service: str) -> list[dict[str, Any]]:
         self.calls.append(("inspect", service))
@@ -187,30 +202,57 @@ class FakeCore:
 
     def down(self, volumes: bool, emit: Emit) -> None:
         self.calls.append(("down", volumes))
+        if self.down_error is not None:
+            raise self.down_error
 
     def protection(self) -> tuple[bool, str, str]:
         return self.protected, self.profile_name, ""
 
-    def restart(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
-        self.calls.append(("restart", service))
-        return self._wait("restart", [service], emit, cancel)
+    def restart(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult:
+        self.calls += [("restart", service) for service in services]
+        return self._wait("restart", list(services), emit, cancel)
 
-    def start(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
-        self.calls.append(("start", service))
-        return self._wait("start", [service], emit, cancel)
+    def start(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult:
+        self.calls += [("start", service) for service in services]
+        return self._wait("start", list(services), emit, cancel)
 
-    def stop(self, service: str, emit: Emit) -> Any:
-        self.calls.append(("stop", service))
+    def stop(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> Any:
+        self.calls += [("stop", service) for service in services]
         from devenv.core.actions import StopResult
 
         return StopResult(self.project_name, self.profile_name, True, "stopped", 0.1, ())
 
-    def rebuild(self, service: str, emit: Emit, cancel: CancelToken) -> UpResult:
-        self.calls.append(("rebuild", service))
-        return self._wait("rebuild", [service], emit, cancel)
+    def rebuild(self, services: Sequence[str], emit: Emit, cancel: CancelToken) -> UpResult:
+        self.calls += [("rebuild", service) for service in services]
+        return self._wait("rebuild", list(services), emit, cancel)
 
     def shell_argv(self, service: str) -> list[str]:
         return ["true"]
+
+    def debug_protection(self, service: str) -> str | None:
+        self.calls.append(("debug_protection", service))
+        return self.debug_protected
+
+    def debug_target(self, service: str, emit: Emit, cancel: CancelToken) -> DebugTarget:
+        self.calls.append(("debug_target", service))
+        emit(StepStarted("inspect", f"{service}: how the command starts Python"))
+        if self.debug_error is not None:
+            raise self.debug_error
+        if self.debug is None:
+            raise DevenvError(f"{service} is not a Python service.")
+        return replace(self.debug, service=service)
+
+    def watch(self, emit: Emit, cancel: CancelToken) -> str:
+        """What a watch reports (fixed events), then it waits until cancelled, like the real one."""
+        from devenv.core.watch.events import WatchError, WatchStarted, WatchStopped, WatchSynced
+
+        self.calls.append(("watch",))
+        emit(WatchStarted(("api",), ("/src",), ("compose.yml",)))
+        emit(WatchSynced("api", ("/srv/app/main.py",), (), 1, "change", 0.012, 0.03))
+        emit(WatchError("sync", "worker", "/srv/ro/x.txt", "copy into container abc: Read-only file system"))
+        cancel.wait()
+        emit(WatchStopped(cancel.reason))
+        return cancel.reason
 
     def retarget(self, profile: str) -> FakeCore:
         self.calls.append(("retarget", profile))

@@ -57,6 +57,41 @@ async def test_restart_rebuild_stop_start_call_the_core_for_the_selected_service
     assert any("restart api: 1 service(s) ready" in m for m in messages(app))
 
 
+async def test_marked_services_are_acted_on_together() -> None:
+    core = FakeCore()
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        order = [str(row.key.value) for row in app.table.ordered_rows]
+        await pilot.press("down", "down", "space", "down", "space")  # the 3rd and 4th rows
+        marked = order[2:4]
+        assert app.table.marked_in_order() == marked
+        line = "".join(seg.text for seg in app.table.render_line(app.table.get_row_index(marked[0]) + 1))
+        assert "•" in line  # shown as marked
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert [c for c in core.calls if c[0] == "restart"] == [("restart", s) for s in marked]
+        assert any(f"restart {' '.join(marked)}: 2 service(s) ready" in m for m in messages(app)), messages(app)
+        # One of them stopped: `s` starts that one only; with both running again, `s` stops both.
+        core.change(status(marked[0], "exited", "none", exit_code=0), "die")
+        await pilot.pause()
+        await pilot.press("s")
+        await settle(pilot, app)
+        assert [c for c in core.calls if c[0] in ("start", "stop")] == [("start", marked[0])]
+        core.change(status(marked[0]), "start")
+        await pilot.pause()
+        await pilot.press("s")
+        await settle(pilot, app)
+        assert [c for c in core.calls if c[0] == "stop"] == [("stop", s) for s in marked]
+        # Unmarked again: the highlighted service alone.
+        await pilot.press("space")
+        await pilot.press("up", "space")
+        assert app.table.marked_in_order() == []
+        await pilot.press("b")
+        await settle(pilot, app)
+        assert [c for c in core.calls if c[0] == "rebuild"] == [("rebuild", marked[0])]
+
+
 async def test_progress_shows_in_the_row_and_escape_cancels() -> None:
     block = threading.Event()
     core = FakeCore(block=block)
@@ -135,24 +170,59 @@ async def test_shell_without_a_terminal_says_so() -> None:
     assert any(m.startswith("shell:") for m in messages(app))  # headless: no terminal to hand over
 
 
+async def screen_is(pilot, app, kind: type) -> None:  # type: ignore[no-untyped-def]
+    """Wait for a modal (the worker that pushes it runs a little later on a loaded machine)."""
+    for _ in range(50):
+        if isinstance(app.screen, kind):
+            return
+        await pilot.pause(0.1)
+    assert isinstance(app.screen, kind)
+
+
+async def switch_to_the_next_profile(pilot, app, how: str) -> None:  # type: ignore[no-untyped-def]
+    """`p`, the second profile of the list, then the choice ``how`` ("keep" or "down")."""
+    await settle(pilot, app)
+    await pilot.press("p")
+    await screen_is(pilot, app, ProfileScreen)
+    await pilot.press("down", "enter")
+    await screen_is(pilot, app, ChoiceScreen)
+    await pilot.click(f"#choice-{how}")
+
+
 async def test_profile_switch_retargets_the_view() -> None:
     core = FakeCore(other_profiles=[ProfileInfo("prod", "Production-like", True)])
     app = create_app(core=core)
     async with app.run_test(size=(120, 35)) as pilot:
-        await settle(pilot, app)
-        await pilot.press("p")
-        await pilot.pause()
-        assert isinstance(app.screen, ProfileScreen)
-        await pilot.press("down", "enter")
-        await pilot.pause()
-        assert isinstance(app.screen, ChoiceScreen)
-        await pilot.click("#choice-keep")
+        await switch_to_the_next_profile(pilot, app, "keep")
         await settle(pilot, app)
         assert ("retarget", "prod") in core.calls and ("close",) in core.calls
         assert app.core is not None and app.core.profile_name == "prod"
         text = str(app.query_one(StatusHeader).render())
         assert "[prod]" in text and "PROTECTED" in text
         assert app.table.row_count == 6
+
+
+async def test_profile_switch_brings_the_stack_down_first_and_stays_when_that_fails() -> None:
+    from devenv.errors import DevenvError
+
+    for failing in (False, True):
+        core = FakeCore(
+            other_profiles=[ProfileInfo("prod", "Production-like", True)],
+            down_error=DevenvError("Compose could not remove the network") if failing else None,
+        )
+        app = create_app(core=core)
+        async with app.run_test(size=(120, 35)) as pilot:
+            await switch_to_the_next_profile(pilot, app, "down")
+            for _ in range(20):
+                await pilot.pause(0.1)
+            await settle(pilot, app)
+            assert ("down", False) in core.calls
+            if failing:  # still running under dev: the view does not pretend otherwise
+                assert ("retarget", "prod") not in core.calls and app.core is core
+                assert any("dev was not brought down" in m for m in messages(app)), messages(app)
+            else:
+                assert core.calls.index(("down", False)) < core.calls.index(("retarget", "prod"))
+                assert app.core is not None and app.core.profile_name == "prod"
 
 
 async def test_help_lists_every_key_and_user_keys_apply(_user_config: Path) -> None:

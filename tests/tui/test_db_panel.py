@@ -336,3 +336,34 @@ def test_snapshot_of_the_panel(tmp_path: Path, calls: Any, snap_compare: Any) ->
         await pilot.pause()
 
     assert snap_compare(Harness(panel), terminal_size=(100, 30), run_before=run_before)
+
+
+async def test_d_opens_the_panel_inside_the_app_and_its_reset_asks_through_the_apps_modal(
+    tmp_path: Path, calls: Any
+) -> None:
+    from devenv.tui.app import create_app
+    from devenv.tui.screens.confirm import ConfirmScreen
+    from devenv.tui.widgets.migrations_panel import MigrationsPanel
+    from tests.tui.fakes import FakeCore
+
+    write_snapshot(tmp_path, "s1")
+    core = FakeCore(root=tmp_path)
+    core.stack = FakeStack(tmp_path)  # type: ignore[attr-defined]  # what the panels are built on
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        for _ in range(10):
+            await pilot.pause(0.05)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: bool(app.query(DatabasePanel)))
+        panel = app.query_one(DatabasePanel)
+        await wait_until(pilot, lambda: panel.running is None and bool(rows(panel)))  # the app's log reader runs on
+        assert app.query_one("TabbedContent").active == "tab-database"  # type: ignore[attr-defined]
+        assert rows(panel)[0][0] == "s1"
+        assert app.focused is not None and panel in app.focused.ancestors_with_self  # its keys answer at once
+        await pilot.press("x")  # reset: the app's own confirmation modal
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: calls == [("reset", {"hard": False})] and panel.running is None)
+        await pilot.press("m")
+        await wait_until(pilot, lambda: bool(app.query(MigrationsPanel)))
+        assert app.query_one("TabbedContent").active == "tab-migrations"  # type: ignore[attr-defined]

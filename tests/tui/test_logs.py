@@ -6,7 +6,7 @@ from pathlib import Path
 
 from devenv.core.models import LogLine
 from devenv.tui.app import DevenvApp, create_app
-from devenv.tui.logbuffer import LogBuffer, strip_ansi
+from devenv.tui.logbuffer import LogBuffer, split_ansi, strip_ansi
 from tests.tui.fakes import FakeCore
 
 
@@ -29,6 +29,56 @@ def test_strip_ansi_and_bounded_buffer() -> None:
     for i in range(1000):
         buf.add("api", "", f"line {i}")
     assert len(buf.entries) == 100 and buf.entries[0].text == "line 900"
+
+
+def test_colours_are_kept_and_other_escapes_dropped() -> None:
+    uvicorn = '\x1b[32mINFO\x1b[0m:     127.0.0.1 - \x1b[1m"GET / HTTP/1.1"\x1b[0m 200'
+    assert split_ansi(uvicorn) == ('INFO:     127.0.0.1 - "GET / HTTP/1.1" 200', uvicorn)
+    garbage = (
+        "\x1b[2K\x1b[1Gdone\x1b]0;title\x07 \x1b(B\x1b[38;5;196mred\x1b[m \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\x1b"
+    )
+    assert split_ansi(garbage) == ("done red link", "done \x1b[38;5;196mred\x1b[m link")
+    assert split_ansi("\x1b[Hhome\x1b[?25l") == ("home", None)  # no colour left: no coloured form
+    assert split_ansi("plain") == ("plain", None)
+    buf = LogBuffer()
+    entry = buf.add("api", "", uvicorn)
+    assert entry.text.startswith("INFO:") and entry.ansi == "api      | " + uvicorn
+    plain, coloured = buf.lines([entry, buf.add("api", "", "x")], None, "get /", False)
+    assert plain == ['api      | INFO:     127.0.0.1 - "GET / HTTP/1.1" 200']  # the filter reads the plain text
+    assert coloured == [f"api      | {uvicorn}"]
+
+
+async def test_ansi_colours_are_rendered_search_reads_plain_text(tmp_path: Path) -> None:
+    logs = [
+        LogLine(
+            "api", "p-api-1", "\x1b[32mINFO\x1b[0m:\tstarted \x1b[1;31mERROR\x1b[0m \x1b[2Kdone", "2026-01-01T00:00:01Z"
+        ),
+        LogLine("api", "p-api-1", "plain line", "2026-01-01T00:00:02Z"),
+    ]
+    app = create_app(core=FakeCore(initial_logs=logs, root=tmp_path))
+    async with app.run_test(size=(120, 35)) as pilot:
+        await opened(pilot, app)
+        view = app.logs.view
+        head = "api".ljust(app.logs.buffer.width) + " | "
+        assert view.lines[0] == head + "INFO:\tstarted ERROR done"  # plain: no escape left
+        strip = view._render_line_strip(0, view.rich_style)
+        styles = {seg.text: seg.style for seg in strip if seg.text.strip()}
+        assert styles["INFO"].color.number == 2  # green
+        assert styles["ERROR"].bold and styles["ERROR"].color.number == 1  # bold red
+        assert "\x1b" not in strip.text and strip.text.startswith((head + "INFO:\tstarted ERROR done").expandtabs())
+        await pilot.press("slash", *"started err", "enter")
+        await pilot.pause()
+        assert app.logs.match_line == 0
+        strip = view._render_line_strip(0, view.rich_style)
+        marked = "".join(
+            seg.text for seg in strip if seg.style and seg.style.bgcolor and seg.style.bgcolor.name == "yellow"
+        )
+        assert marked == "started ERR"  # the match, over the service's own colours
+        await pilot.press("F", *"INFO:", "enter")
+        await pilot.pause()
+        assert view.lines == [head + "INFO:\tstarted ERROR done"]
+        target = app.logs.export(str(tmp_path / "out.log"))
+        assert target.read_text() == head + "INFO:\tstarted ERROR done\n"
 
 
 async def test_all_merged_or_selected_only(tmp_path: Path) -> None:
@@ -104,3 +154,128 @@ async def test_log_notices_from_the_follower_are_shown(tmp_path: Path) -> None:
         core.follower.queue.put(LogNotice("log stream lost: refused; reconnecting…"))
         await opened(pilot, app)
         assert app.logs.view.lines[-1].endswith("log stream lost: refused; reconnecting…")
+
+
+def test_drain_takes_what_is_queued_and_stops_at_the_close() -> None:
+    import queue
+
+    from devenv.tui.core import drain
+
+    class Source:
+        def __init__(self) -> None:
+            self.queue: queue.Queue[object] = queue.Queue(maxsize=10)
+
+        def close(self) -> None:
+            pass
+
+    src = Source()
+    for i in range(7):
+        src.queue.put(i)
+    batches = drain(src, 0.01, 5)
+    assert next(batches) == [0, 1, 2, 3, 4]  # at most the limit, in one go
+    assert next(batches) == [5, 6]
+    assert next(batches) == []  # nothing within the interval: the caller may check for a stop
+    for item in ("a", None, "after the close"):
+        src.queue.put(item)
+    assert next(batches) == ["a"]
+    assert list(batches) == []  # closed: what followed the close is not read
+
+
+def test_drain_waits_without_wakeups_while_the_caller_holds_nothing() -> None:
+    import queue
+    import threading
+    import time
+
+    from devenv.tui.core import drain
+
+    class Source:
+        def __init__(self) -> None:
+            self.queue: queue.Queue[object] = queue.Queue()
+
+        def close(self) -> None:
+            self.queue.put(None)
+
+    src = Source()
+    holding = [True]
+    batches = drain(src, 0.01, 5, idle=lambda: not holding[0])
+    assert next(batches) == []  # holding lines: the wait is timed, so the caller can hand them on
+    holding[0] = False
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.extend(batches))
+    reader.start()
+    time.sleep(0.3)  # thirty intervals: a timed wait would have yielded empty batches by now
+    assert got == []
+    src.queue.put("line")
+    time.sleep(0.1)
+    assert got == [["line"]]
+    src.close()  # closing ends the untimed wait
+    reader.join(timeout=2)
+    assert not reader.is_alive() and got == [["line"]]
+
+
+async def test_the_scrollbar_is_drawn_again_only_when_its_thumb_moves(tmp_path: Path) -> None:
+    from textual.scrollbar import ScrollBarRender
+
+    core = FakeCore(initial_logs=lines(100), root=tmp_path)
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        for _ in range(20):
+            await pilot.pause(0.1)
+        view = app.logs.view
+        bar = view.vertical_scrollbar
+        drawn: list[int] = []
+        original = bar.refresh
+
+        def counting(*regions, **kw):  # type: ignore[no-untyped-def]
+            drawn.append(1)
+            return original(*regions, **kw)
+
+        bar.refresh = counting  # type: ignore[method-assign]
+
+        def thumb() -> str:  # what the bar shows, rendered from its current state
+            segments = ScrollBarRender.render_bar(
+                bar.size.height, bar.window_virtual_size, bar.window_size, bar.position
+            )
+            return "".join(f"{s.text}{s.style.bgcolor if s.style else ''}|" for s in segments.segments)
+
+        async def one_line(i: int) -> None:
+            core.follower.queue.put(LogLine("api", "p-api-1", f"health {i}", "2026-01-01T00:01:00Z"))
+            await pilot.pause(0.3)
+            assert view.is_vertical_scroll_end and view.lines[-1].endswith(f"health {i}")
+            # The bar's state follows the view's, drawn or not.
+            assert (bar.window_virtual_size, bar.position) == (view.virtual_size.height, view.scroll_y)
+
+        before = thumb()
+        await one_line(0)  # 100 lines: one more shrinks the thumb
+        assert thumb() != before and drawn, "the thumb changed but the bar was not drawn again"
+        for i in range(3000):
+            core.follower.queue.put(LogLine("api", "p-api-1", f"burst {i}", "2026-01-01T00:01:00Z"))
+        await pilot.pause(0.5)
+        drawn.clear()
+        before = thumb()
+        await one_line(1)
+        assert thumb() == before and drawn == []  # 3000 lines: one more does not move the thumb
+        view.scroll_home(animate=False)  # the user scrolls: the bar follows at once
+        await pilot.pause()
+        assert drawn and bar.position == 0 and thumb() != before
+
+
+async def test_scrolling_up_pauses_the_follow_and_the_end_resumes_it(tmp_path: Path) -> None:
+    core = FakeCore(initial_logs=lines(300), root=tmp_path)
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        for _ in range(20):
+            await pilot.pause(0.05)
+        view = app.logs.view
+        assert view.is_vertical_scroll_end
+        view.scroll_to(y=50, animate=False)  # the user scrolls up to read
+        await pilot.pause()
+        for i in range(20):
+            core.follower.queue.put(LogLine("api", "p-api-1", f"later {i}", "2026-01-01T00:02:00Z"))
+        await pilot.pause(0.5)
+        assert view.lines[-1].endswith("later 19") and view.scroll_y == 50  # the lines wait below
+        view.scroll_end(animate=False)  # back at the end: following again
+        await pilot.pause()
+        core.follower.queue.put(LogLine("api", "p-api-1", "last", "2026-01-01T00:03:00Z"))
+        await pilot.pause(0.5)
+        assert view.lines[-1].endswith("last") and view.is_vertical_scroll_end

@@ -44,7 +44,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     monkeypatch.setattr(migrations, "migration_history", lambda stack, **kw: HISTORY)
 
     def runner(action: str, code: int = 0) -> Any:
-        def run(stack: Any, *args: Any) -> MigrationResult:
+        def run(stack: Any, *args: Any, cancel: Any = None) -> MigrationResult:
             emit = args[-1]
             recorded.append((action, args[:-1]))
             emit(MigrationStarted(f"alembic {action}", "api", "exec"))
@@ -173,28 +173,51 @@ async def test_a_failing_command_shows_its_exit_code_and_the_clis_hint(tmp_path:
         assert panel.query_one("#mig-message", Input).value == "add due date"  # kept to fix and retry
 
 
-async def test_escape_does_not_pretend_to_cancel(tmp_path: Path, calls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
+async def test_escape_cancels_the_running_command_and_says_where_it_stopped(
+    tmp_path: Path, calls: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """escape hands the cancel to the core call (its token); the panel shows the core's report."""
+    from devenv.core.cancel import Cancelled
+    from devenv.core.events import MigrationInterrupted
 
-    release = threading.Event()
+    tokens: list[Any] = []
 
-    def slow(stack: Any, emit: Any) -> MigrationResult:
-        release.wait(10)
-        return MigrationResult("alembic current", "api", 0, (), 0.1, "status")
+    def slow(stack: Any, emit: Any, *, cancel: Any = None) -> MigrationResult:
+        tokens.append(cancel)
+        emit(MigrationStarted("alembic upgrade head", "api", "exec"))
+        assert cancel.wait(10), "the panel never cancelled the token"
+        emit(
+            MigrationInterrupted(
+                "alembic upgrade head",
+                "api",
+                "cancelled",
+                True,
+                ("0002",),
+                1,
+                "the database is at revision 0002; 1 pending",
+                "devenv migrate up --profile dev",
+            )
+        )
+        raise Cancelled()
 
-    monkeypatch.setattr(migrations, "migrate_status", slow)
+    monkeypatch.setattr(migrations, "migrate_up", slow)
     panel = MigrationsPanel(FakeStack(tmp_path))  # type: ignore[arg-type]
     async with Harness(panel).run_test(size=(100, 30)) as pilot:
         await settle(pilot, panel)
         panel.query_one("#mig-revisions", DataTable).focus()
-        await pilot.press("S")
-        await wait_until(pilot, lambda: panel.running == "status" and "running" in status_text(panel))
+        await pilot.press("U")
+        await wait_until(pilot, lambda: panel.running == "upgrade" and "running" in status_text(panel))
+        assert "escape cancels" in status_text(panel)
         await pilot.press("escape")
-        await pilot.pause(0.1)
-        assert panel.running == "status"
-        release.set()
         await settle(pilot, panel)
-        assert status_text(panel).startswith("✔ migrate status")
+        assert panel.running is None
+        assert tokens and tokens[0].cancelled
+        assert status_text(panel) == (
+            "✘ migrate up cancelled: `alembic upgrade head` stopped in the container\n"
+            "the database is at revision 0002; 1 pending\n"
+            "To finish it: devenv migrate up --profile dev"
+        )
+        assert "cancelled: `alembic upgrade head` in api was stopped in the container" in log_text(panel)
 
 
 def test_snapshot_of_the_panel(tmp_path: Path, calls: Any, snap_compare: Any) -> None:

@@ -28,6 +28,13 @@ def _core(tmp_path: Path) -> FakeCore:
     return core
 
 
+def _badged(tmp_path: Path) -> FakeCore:
+    """A protected profile, a stack started under another one, a failed service: every header badge."""
+    core = _core(tmp_path)
+    core.profile_name, core.protected, core.running = "prod", True, "dev (started with devenv up --profile dev)"
+    return core
+
+
 async def _loaded(pilot) -> None:  # type: ignore[no-untyped-def]
     for _ in range(8):
         await pilot.pause(0.1)
@@ -41,7 +48,44 @@ def test_main_screen_80x24(snap_compare, tmp_path: Path) -> None:  # type: ignor
     assert snap_compare(create_app(core=_core(tmp_path)), terminal_size=(80, 24), run_before=_loaded)
 
 
-def test_help_screen_120x35(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_help_screen_120x35(snap_compare, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The help names the config file: a fixed path (a tmp path's length moved the scrollbar).
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/home/dev/.config")
     assert snap_compare(
         create_app(core=_core(tmp_path)), terminal_size=(120, 35), press=["question_mark"], run_before=_loaded
     )
+
+
+def test_no_color_120x35(snap_compare, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """NO_COLOR: Textual draws in monochrome; states still read from their words and ✔ / ✘ marks."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(create_app(core=_badged(tmp_path)), terminal_size=(120, 35), run_before=_loaded)
+
+
+def test_light_theme_120x35(snap_compare, tmp_path: Path, _user_config: Path) -> None:  # type: ignore[no-untyped-def]
+    """``[tui] theme = "textual-light"``: the header's badges and the services' log colours read on light."""
+    (_user_config / "devenv").mkdir()
+    (_user_config / "devenv" / "config.toml").write_text('[tui]\ntheme = "textual-light"\n')
+    assert snap_compare(create_app(core=_badged(tmp_path)), terminal_size=(120, 35), run_before=_loaded)
+
+
+def test_details_view_120x35(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`i` on the exited worker: containers, image, command, health, restart policy, masked environment."""
+
+    async def on_worker(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        await pilot.press("down", "down", "down", "i")
+        await _loaded(pilot)
+
+    assert snap_compare(create_app(core=_core(tmp_path)), terminal_size=(120, 35), run_before=on_worker)
+
+
+def test_config_view_120x35(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`c`: the merged config, secrets masked, the selected service's section first."""
+
+    async def config(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        await pilot.press("down", "down", "c")
+        await _loaded(pilot)
+
+    assert snap_compare(create_app(core=_core(tmp_path)), terminal_size=(120, 35), run_before=config)

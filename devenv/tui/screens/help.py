@@ -17,7 +17,7 @@ __all__ = ["HelpScreen"]
 
 
 def key_label(key: str) -> str:
-    names = {"question_mark": "?", "slash": "/", "escape": "esc"}
+    names = {"question_mark": "?", "slash": "/", "escape": "esc", "exclamation_mark": "!"}
     return ", ".join(names.get(k.strip(), k.strip()) for k in key.split(","))
 
 

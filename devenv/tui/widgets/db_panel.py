@@ -22,19 +22,18 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import DataTable, Input, Static
 
+from devenv.cli.output import human_size
 from devenv.core.events import Emit
 from devenv.errors import DevenvError
-from devenv.tui.widgets.flow import Confirm, FlowPanel, human_size
+from devenv.tui.widgets.flow import FlowPanel
 
 if TYPE_CHECKING:
     from devenv.core.cancel import CancelToken
     from devenv.core.db import SnapshotInfo
     from devenv.core.db.snapshot_files import SnapshotProblem
-    from devenv.core.stack import Stack
 
 __all__ = ["DatabasePanel"]
 
@@ -50,20 +49,13 @@ class DatabasePanel(FlowPanel):
     """Snapshots, restore, reset, export and import of the stack's database."""
 
     DEFAULT_CSS = """
-    DatabasePanel { layout: vertical; height: 1fr; }
     DatabasePanel #db-target { height: 1; text-style: bold; }
     DatabasePanel #db-warning { display: none; height: auto; padding: 0 1; background: $error 25%; color: $text; }
     DatabasePanel #db-warning.shown { display: block; }
     DatabasePanel #db-snapshots { height: 1fr; min-height: 4; }
-    DatabasePanel .fields { height: auto; }
-    DatabasePanel .fields Input { width: 1fr; }
-    DatabasePanel .buttons { height: auto; }
-    DatabasePanel .buttons Button { min-width: 0; width: auto; margin-right: 1; }
-    DatabasePanel .flow-status { height: auto; max-height: 5; }
-    DatabasePanel .flow-status.error { color: $error; }
-    DatabasePanel .flow-log { height: 1fr; min-height: 3; border-top: solid $primary 50%; }
-    DatabasePanel .keys { height: 1; color: $text-muted; }
     """
+    PREFIX = "db"
+    KEYS_HELP = KEYS_HELP
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "snapshot", "Snapshot"),
@@ -98,16 +90,7 @@ class DatabasePanel(FlowPanel):
             self.problems = problems
             self.error = error
 
-    def __init__(
-        self,
-        stack: Stack,
-        *,
-        confirm: Confirm | None = None,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        super().__init__(stack, confirm=confirm, name=name, id=id, classes=classes)
+    def init_state(self) -> None:
         self.engine: str | None = None
         self.snapshots: list[SnapshotInfo] = []
         self.problems: dict[str, str] = {}
@@ -118,23 +101,20 @@ class DatabasePanel(FlowPanel):
         table: DataTable[str | Text] = DataTable(id="db-snapshots", cursor_type="row", zebra_stripes=True)
         table.add_columns("NAME", "CREATED", "SIZE", "REVISION", "REASON")
         yield table
-        with Horizontal(classes="fields"):
-            yield Input(placeholder="snapshot name (optional)", id="db-name", compact=True)
-            yield Input(placeholder="file for export/import: .sql, .sql.gz, .dump", id="db-path", compact=True)
-        with Horizontal(classes="buttons"):
-            for label, ident in (
-                ("Snapshot", "snapshot"),
-                ("Restore", "restore"),
-                ("Reset", "reset"),
-                ("Hard reset", "hard_reset"),
-                ("Export", "export"),
-                ("Import", "import"),
-                ("Cancel", "cancel"),
-            ):
-                yield Button(label, id=f"db-{ident}", compact=True)
-        yield self.status_line()
-        yield self.output_log()
-        yield Static(KEYS_HELP, classes="keys")
+        yield self.fields(
+            Input(placeholder="snapshot name (optional)", id="db-name", compact=True),
+            Input(placeholder="file for export/import: .sql, .sql.gz, .dump", id="db-path", compact=True),
+        )
+        yield self.buttons(
+            ("Snapshot", "snapshot"),
+            ("Restore", "restore"),
+            ("Reset", "reset"),
+            ("Hard reset", "hard_reset"),
+            ("Export", "export"),
+            ("Import", "import"),
+            ("Cancel", "cancel"),
+        )
+        yield from self.bottom()
 
     def on_mount(self) -> None:
         self.refresh_data()
@@ -224,12 +204,6 @@ class DatabasePanel(FlowPanel):
         self.refresh_data()
 
     # ----------------------------------------------------------------------------------- actions
-    @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
-        ident = (event.button.id or "").removeprefix("db-")
-        event.stop()
-        self.trigger(ident)
-
     @on(Input.Submitted, "#db-name")
     def _name_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -358,9 +332,3 @@ class DatabasePanel(FlowPanel):
             return True, f"imported {path}{kept}"
 
         self.start("import", flow, destructive=f"replace the database with {path}", check="run `db import`")
-
-    def trigger(self, ident: str) -> None:
-        """Run the action named like a key binding's (``snapshot``, ``reset``, ... ``cancel``)."""
-        method = getattr(self, f"action_{ident}", None)
-        if callable(method):
-            method()

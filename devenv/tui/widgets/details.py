@@ -17,19 +17,15 @@ __all__ = ["DetailsPanel", "describe"]
 
 
 def _failure(text: Text, f: Failure) -> None:
-    text.append(f"✘ {f.service}: {f.reason}\n", style="bold red")
-    state = f.state + (f" ({f.exit_code})" if f.exit_code is not None else "")
-    text.append(f"  state: {state}, health: {f.health.value}, restarts: {f.restart_count}\n")
-    if f.blocked_on:
-        text.append(f"  blocked on: {', '.join(f.blocked_on)}\n")
-    if f.health_output:
-        text.append("  last healthcheck output:\n")
-        for line in f.health_output.splitlines()[-10:]:
-            text.append(f"    {line}\n")
-    if f.logs:
-        text.append(f"  last {len(f.logs)} log lines:\n")
-        for line in f.logs:
-            text.append(f"    | {line}\n", style="dim")
+    """The failure as :meth:`Failure.report` words it (the CLI prints the same lines)."""
+    for kind, lead, line in f.report():
+        if kind == "title":
+            text.append(lead + line + "\n", style="bold red")
+        elif kind == "log":
+            text.append(lead, style="dim")
+            text.append(line + "\n", style="dim")
+        else:
+            text.append(lead + line + "\n")
     text.append("\n")
 
 

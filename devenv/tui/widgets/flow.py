@@ -20,11 +20,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import on
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Log, Static
+from textual.widgets import Button, Log, Static
 
+from devenv.cli.output import human_size
 from devenv.core.cancel import Cancelled, CancelToken
 from devenv.core.events import (
     ComposeOutput,
@@ -33,6 +37,7 @@ from devenv.core.events import (
     DbStep,
     Emit,
     Event,
+    MigrationInterrupted,
     MigrationOutput,
     MigrationStarted,
     MigrationWaiting,
@@ -100,15 +105,6 @@ class LineBatcher:
 
 
 # --------------------------------------------------------------------------------- event text
-def human_size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def event_lines(event: Event) -> list[str]:
     """An event as the CLI prints it (``devenv db`` / ``devenv migrate``), without colour."""
     if isinstance(event, DbNotice):
@@ -127,6 +123,8 @@ def event_lines(event: Event) -> list[str]:
         return [event.line]
     if isinstance(event, MigrationWaiting):
         return [f"starting {', '.join(event.services)}: {event.reason}"]
+    if isinstance(event, MigrationInterrupted):
+        return event.lines()
     if isinstance(event, ServiceChanged):
         return [f"  {event.status.service}: {event.readiness.value} {event.note}".rstrip()]
     if isinstance(event, StepStarted):
@@ -177,10 +175,30 @@ def preflight(stack: Stack, action: str) -> Guard:
 
 # ----------------------------------------------------------------------------------- the panel
 class FlowPanel(Widget):
-    """Base of the database and migrations panels: runs one flow at a time (see the module doc)."""
+    """Base of the database and migrations panels: runs one flow at a time (see the module doc).
+
+    Also the layout pieces both panels share: a row of input fields, a row of buttons (each
+    ``PREFIX-ACTION``, pressing it runs ``action_ACTION``), the status line, the output log and the
+    keys line (``KEYS_HELP``).
+    """
+
+    DEFAULT_CSS = """
+    FlowPanel { layout: vertical; height: 1fr; }
+    FlowPanel .fields { height: auto; }
+    FlowPanel .fields Input { width: 1fr; }
+    FlowPanel .fields .label { width: auto; color: $text-muted; }
+    FlowPanel .buttons { height: auto; }
+    FlowPanel .buttons Button { min-width: 0; width: auto; margin-right: 1; }
+    FlowPanel .flow-status { height: auto; max-height: 5; }
+    FlowPanel .flow-status.error { color: $error; }
+    FlowPanel .flow-log { height: 1fr; min-height: 3; border-top: solid $primary 50%; }
+    FlowPanel .keys { height: 1; color: $text-muted; }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=True)]
     CANCELLABLE: ClassVar[bool] = True
+    PREFIX: ClassVar[str] = "flow"  # the buttons' id prefix
+    KEYS_HELP: ClassVar[str] = ""
 
     class Output(Message):
         """A batch of output lines of the running flow."""
@@ -229,6 +247,10 @@ class FlowPanel(Widget):
         self._confirm_hook = confirm
         self._token: CancelToken | None = None
         self.running: str | None = None  # the action in progress
+        self.init_state()
+
+    def init_state(self) -> None:
+        """Subclasses set up their own attributes here (no constructor of their own to repeat)."""
 
     # -- pieces the subclasses place in their layout
     def output_log(self) -> Log:
@@ -236,6 +258,33 @@ class FlowPanel(Widget):
 
     def status_line(self) -> Static:
         return Static("", id="flow-status", classes="flow-status")
+
+    def fields(self, *widgets: Widget) -> Horizontal:
+        """The row of input fields (and their labels)."""
+        return Horizontal(*widgets, classes="fields")
+
+    def buttons(self, *items: tuple[str, str]) -> Horizontal:
+        """The row of buttons: ``(label, action)``; pressing one runs ``action_<action>``."""
+        return Horizontal(
+            *(Button(label, id=f"{self.PREFIX}-{action}", compact=True) for label, action in items), classes="buttons"
+        )
+
+    def bottom(self) -> ComposeResult:
+        """The status line, the output log and the keys line, under the panel's own widgets."""
+        yield self.status_line()
+        yield self.output_log()
+        yield Static(self.KEYS_HELP, classes="keys")
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.trigger((event.button.id or "").removeprefix(f"{self.PREFIX}-"))
+
+    def trigger(self, ident: str) -> None:
+        """Run the action named like a key binding's (``snapshot``, ``upgrade``, ... ``cancel``)."""
+        method = getattr(self, f"action_{ident}", None)
+        if callable(method):
+            method()
 
     # -- confirmation
     async def ask(self, action: str, protected_profile: str | None) -> bool:

@@ -61,12 +61,18 @@ class StatusHeader(Static):
         self._args = (project, profile, protected, running, endpoint, state, level, busy)
         self._draw()
 
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", lambda _theme: self.on_resize(), init=False)
+
     def on_resize(self) -> None:
         if getattr(self, "_args", None) is not None:
             self._draw()
 
     def _draw(self) -> None:
         project, profile, protected, running, endpoint, state, level, busy = self._args
+        # The theme's text colours (made to read on its own background, light or dark), not ANSI names.
+        colours = self.app.theme_variables
+        warning = colours.get("text-warning", "yellow")
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" devenv ", style="bold reverse")
         text.append(f" {project} ", style="bold")
@@ -74,11 +80,16 @@ class StatusHeader(Static):
         if protected:
             text.append(" PROTECTED ", style="bold white on red")
         if running and running != profile:
-            text.append(f" running: {running}", style="bold yellow")
+            text.append(" ")
+            text.append(f" running: {running} ", style=f"bold #000000 on {colours.get('warning', 'yellow')}")
         text.append(f"  engine: {endpoint}", style="dim")
         if busy:
-            text.append(f"  ⟳ {busy}", style="bold cyan")
-        style = {"ok": "bold green", "warning": "bold yellow", "error": "bold red"}.get(level, "")
+            text.append(f"  ⟳ {busy}", style=f"bold {colours.get('text-primary', 'cyan')}")
+        style = {
+            "ok": f"bold {colours.get('text-success', 'green')}",
+            "warning": f"bold {warning}",
+            "error": f"bold {colours.get('text-error', 'red')}",
+        }.get(level, "")
         right = Text(f" {state} ", style=style)
         width = max(self.size.width, 40)
         pad = width - text.cell_len - right.cell_len

@@ -9,8 +9,9 @@ profile needs its name typed, like ``devenv migrate down``). A command's exit st
 result: a non-zero exit shows the CLI's failure line and hint.
 
 Keys (inside the panel): ``U`` upgrade, ``B`` downgrade N (the steps field), ``M`` new revision
-(the message field), ``S`` status, ``H`` re-read the history. The migration commands take no
-cancel token: ``escape`` says so instead of cancelling.
+(the message field), ``S`` status, ``H`` re-read the history, ``escape`` cancel: the running
+command is stopped inside its container (the core's cancel token), and the panel says so with the
+revision the database is left at and the command that finishes the job.
 """
 
 from __future__ import annotations
@@ -21,22 +22,20 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import DataTable, Input, Static
 
-from devenv.core.events import Emit
+from devenv.core.events import Emit, Event, MigrationInterrupted
 from devenv.errors import DevenvError
-from devenv.tui.widgets.flow import Confirm, FlowPanel
+from devenv.tui.widgets.flow import FlowPanel
 
 if TYPE_CHECKING:
     from devenv.core.cancel import CancelToken
     from devenv.core.migrations import MigrationHistory, MigrationPlan, MigrationResult
-    from devenv.core.stack import Stack
 
 __all__ = ["MigrationsPanel"]
 
-KEYS_HELP = "U upgrade  B downgrade N  M new revision  S status  H history"
+KEYS_HELP = "U upgrade  B downgrade N  M new revision  S status  H history  esc cancel"
 _CLI = {"upgrade": "up", "downgrade": "down", "new": "new", "status": "status"}
 
 
@@ -69,27 +68,30 @@ def positive_steps(text: str) -> int:
     return value
 
 
+def interrupted_text(action: str, event: MigrationInterrupted) -> str:
+    """The closing lines of a cancelled migration command: stopped or not, the state, how to finish."""
+    cli = _CLI.get(action, action)
+    stopped = "stopped in the container" if event.stopped else "NOT confirmed stopped in the container"
+    lines = [f"migrate {cli} cancelled: `{event.command}` {stopped}"]
+    if event.state:
+        lines.append(event.state)
+    if event.hint:
+        lines.append(f"To finish it: {event.hint}")
+    return "\n".join(lines)
+
+
 class MigrationsPanel(FlowPanel):
     """Migration history and the migrate actions of the stack's profile."""
 
-    CANCELLABLE = False
-
     DEFAULT_CSS = """
-    MigrationsPanel { layout: vertical; height: 1fr; }
     MigrationsPanel #mig-info { height: auto; text-style: bold; }
     MigrationsPanel #mig-note { height: auto; color: $text-muted; }
     MigrationsPanel #mig-revisions { height: 1fr; min-height: 4; }
-    MigrationsPanel .fields { height: auto; }
-    MigrationsPanel .fields .label { width: auto; color: $text-muted; }
     MigrationsPanel #mig-steps { width: 8; margin-right: 1; }
     MigrationsPanel #mig-message { width: 1fr; }
-    MigrationsPanel .buttons { height: auto; }
-    MigrationsPanel .buttons Button { min-width: 0; width: auto; margin-right: 1; }
-    MigrationsPanel .flow-status { height: auto; max-height: 5; }
-    MigrationsPanel .flow-status.error { color: $error; }
-    MigrationsPanel .flow-log { height: 1fr; min-height: 3; border-top: solid $primary 50%; }
-    MigrationsPanel .keys { height: 1; color: $text-muted; }
     """
+    PREFIX = "mig"
+    KEYS_HELP = KEYS_HELP
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("U", "upgrade", "Upgrade"),
@@ -111,16 +113,7 @@ class MigrationsPanel(FlowPanel):
             self.history = history
             self.error = error
 
-    def __init__(
-        self,
-        stack: Stack,
-        *,
-        confirm: Confirm | None = None,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        super().__init__(stack, confirm=confirm, name=name, id=id, classes=classes)
+    def init_state(self) -> None:
         self.history: MigrationHistory | None = None
 
     def compose(self) -> ComposeResult:
@@ -129,22 +122,19 @@ class MigrationsPanel(FlowPanel):
         table: DataTable[str | Text] = DataTable(id="mig-revisions", cursor_type="row", zebra_stripes=True)
         table.add_columns("STATE", "REVISION", "MESSAGE")
         yield table
-        with Horizontal(classes="fields"):
-            yield Static("downgrade N: ", classes="label")
-            yield Input("1", placeholder="N", id="mig-steps", type="integer", compact=True)
-            yield Input(placeholder="message of a new revision", id="mig-message", compact=True)
-        with Horizontal(classes="buttons"):
-            for label, ident in (
-                ("Upgrade", "upgrade"),
-                ("Downgrade N", "downgrade"),
-                ("New revision", "new"),
-                ("Status", "status"),
-                ("History", "history"),
-            ):
-                yield Button(label, id=f"mig-{ident}", compact=True)
-        yield self.status_line()
-        yield self.output_log()
-        yield Static(KEYS_HELP, classes="keys")
+        yield self.fields(
+            Static("downgrade N: ", classes="label"),
+            Input("1", placeholder="N", id="mig-steps", type="integer", compact=True),
+            Input(placeholder="message of a new revision", id="mig-message", compact=True),
+        )
+        yield self.buttons(
+            ("Upgrade", "upgrade"),
+            ("Downgrade N", "downgrade"),
+            ("New revision", "new"),
+            ("Status", "status"),
+            ("History", "history"),
+        )
+        yield from self.bottom()
 
     def on_mount(self) -> None:
         self.refresh_data()
@@ -214,13 +204,6 @@ class MigrationsPanel(FlowPanel):
         self.refresh_data()
 
     # ----------------------------------------------------------------------------------- actions
-    @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
-        event.stop()
-        method = getattr(self, f"action_{(event.button.id or '').removeprefix('mig-')}", None)
-        if callable(method):
-            method()
-
     @on(Input.Submitted, "#mig-message")
     def _message_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -238,14 +221,28 @@ class MigrationsPanel(FlowPanel):
         profile = stack.profile.name
 
         def flow(emit: Emit, cancel: CancelToken) -> tuple[bool, str]:
-            if action == "upgrade":
-                result = migrations.migrate_up(stack, emit)
-            elif action == "downgrade":
-                result = migrations.migrate_down(stack, steps, emit)
-            elif action == "new":
-                result = migrations.migrate_new(stack, message, emit)
-            else:
-                result = migrations.migrate_status(stack, emit)
+            from devenv.core.cancel import Cancelled
+
+            seen: list[MigrationInterrupted] = []
+
+            def sink(event: Event) -> None:
+                if isinstance(event, MigrationInterrupted):
+                    seen.append(event)
+                emit(event)
+
+            try:
+                if action == "upgrade":
+                    result = migrations.migrate_up(stack, sink, cancel=cancel)
+                elif action == "downgrade":
+                    result = migrations.migrate_down(stack, steps, sink, cancel=cancel)
+                elif action == "new":
+                    result = migrations.migrate_new(stack, message, sink, cancel=cancel)
+                else:
+                    result = migrations.migrate_status(stack, sink, cancel=cancel)
+            except Cancelled:
+                if not seen:  # cancelled before the command ran
+                    raise
+                return False, interrupted_text(action, seen[-1])
             return result_text(action, result, profile)
 
         destructive = None
