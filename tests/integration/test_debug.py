@@ -415,3 +415,25 @@ def test_wait_holds_the_program_until_a_debugger_attaches(debug_stack: Stack, da
     after = st.inspect("web")
     assert after["Config"]["Entrypoint"] is None and after["Config"]["Cmd"][0] == "uvicorn"
     assert debug_ports(after) == [] and DEBUG_LABEL not in after["Config"]["Labels"]
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["wait", "no-wait"])
+def test_ready_only_once_the_debuggee_is_connected_to_its_adapter(
+    debug_stack: Stack, dap_sessions: list[Dap], wait: bool
+) -> None:
+    """``slow`` connects its debuggee to debugpy's adapter 4 s after the adapter listens (a loaded
+    machine, made repeatable). A DAP session ending in that gap kills the adapter, and the program
+    with it: devenv must not probe the port before the debuggee is connected, and then say ready."""
+    st = debug_stack
+    flags = ["--wait"] if wait else []
+    doc = ok(dv(st, "debug", "slow", *flags, "--json", "--wait-timeout", "300")).json()
+    assert doc["wait"] is wait
+    doc_slow = st.inspect("slow")
+    assert doc_slow["State"]["Running"] is True and doc_slow["RestartCount"] == 0
+    dap = Dap(doc["port"])
+    dap_sessions.append(dap)
+    dap.attach(justMyCode=False)
+    assert dap.request("threads")["body"]["threads"]  # the debuggee answers through the adapter
+    wait_for(lambda: serving(st.port("SLOW_PORT")), 90, "slow serving with a debugger attached")
+    dap.close()
+    assert st.inspect("slow")["State"]["Running"] is True

@@ -185,7 +185,7 @@ def enable_debug(
     try:
         seconds = stack.profile.readiness.timeout if timeout is None else timeout
         _start(stack, service, docs, wait=wait, sink=sink, cancel=cancel, timeout=seconds)
-        return _await_debugpy(stack, service, sink, cancel, seconds)
+        return _await_debugpy(stack, service, sink, cancel, seconds, python=info.executable)
     except BaseException as exc:
         if not isinstance(exc, KeyboardInterrupt):
             forget(key)  # what was remembered of the image may be what went wrong
@@ -269,9 +269,14 @@ def _failed(service: str, result: Any) -> str:
     return text
 
 
-def _await_debugpy(stack: Stack, service: str, sink: Emit, cancel: CancelToken | None, timeout: float) -> DebugTarget:
-    """Wait until debugpy answers on the service's published debug port; its target."""
+def _await_debugpy(
+    stack: Stack, service: str, sink: Emit, cancel: CancelToken | None, timeout: float, *, python: str
+) -> DebugTarget:
+    """Wait until debugpy's adapter listens and the program is connected to it (:mod:`.attached`,
+    no DAP session: one ending too early kills the adapter); its target. When the container cannot
+    tell (no ``/proc`` view), until debugpy answers DAP ``initialize`` on the published port."""
     from devenv.core.cancel import check
+    from devenv.core.debug.attached import debuggee_connected
     from devenv.core.events import StepStarted
 
     deadline = time.monotonic() + timeout
@@ -288,16 +293,20 @@ def _await_debugpy(stack: Stack, service: str, sink: Emit, cancel: CancelToken |
         if not announced:
             sink(StepStarted("attach", f"waiting for debugpy on {target.host}:{target.port}"))
             announced = True
-        if probe_debugpy(target.host, target.port, 1.0):
+        connected = debuggee_connected(stack.api, str(running["Id"]), python, target.container_port)
+        if connected or (connected is None and probe_debugpy(target.host, target.port, 1.0)):
             return target
         if time.monotonic() > deadline:
+            where = f"{target.host}:{target.port} within {timeout:.0f}s"
             raise DebugStartError(
-                f"debugpy did not answer on {target.host}:{target.port} within {timeout:.0f}s.",
+                f"debugpy's adapter did not listen with the program connected to it ({where})."
+                if connected is False
+                else f"debugpy did not answer on {where}.",
                 hint=f"`devenv logs {service}` shows what the service printed.",
                 timeout=True,
             )
-        # Bounded retry of the DAP probe until the deadline: debugpy listening has no Docker event
-        # or healthcheck, the probe itself is the readiness check.
+        # Bounded retry until the deadline: debugpy listening has no Docker event or healthcheck;
+        # the in-container check and the probe are the readiness check.
         time.sleep(0.1)
 
 
