@@ -7,8 +7,10 @@ Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after a del
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from devenv.core.events import EngineReconnected, EngineUnreachable
 from devenv.core.models import LogLine
 from devenv.tui.app import create_app
 from tests.tui.fakes import FakeCore, status
@@ -89,3 +91,34 @@ def test_config_view_120x35(snap_compare, tmp_path: Path) -> None:  # type: igno
         await _loaded(pilot)
 
     assert snap_compare(create_app(core=_core(tmp_path)), terminal_size=(120, 35), run_before=config)
+
+
+def test_events_view_120x35(snap_compare, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`h`: the history since the app opened: a death with its exit code, health flips with the check's
+    output, a restart by policy, the engine going away and coming back; errors also as toasts."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    core = _core(tmp_path)
+    t0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+
+    async def history(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        core.change(
+            status("api", "running", "unhealthy"),
+            "health_status: unhealthy",
+            engine_time=t0 + 61,
+            health_output="curl: (7) Failed to connect to 127.0.0.1 port 8000",
+        )
+        core.change(status("api", "running", "healthy"), "health_status: healthy", engine_time=t0 + 64)
+        core.change(status("worker", "exited", "none", exit_code=137), "die", engine_time=t0 + 70)
+        core.change(status("worker", "running", "none", restarts=1), "start", engine_time=t0 + 71, restart_count=1)
+        core.emit(EngineUnreachable("connection refused", 0.5, time=t0 + 80))
+        core.emit(EngineReconnected(2.5, 3, time=t0 + 82.5))
+        await pilot.press("h")
+        await _loaded(pilot)
+
+    try:
+        assert snap_compare(create_app(core=core), terminal_size=(120, 35), run_before=history)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

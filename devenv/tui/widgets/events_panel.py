@@ -81,6 +81,7 @@ class EventsPanel(Vertical):
         self.history.append(h)
         if self.all_services or h.service in (self.service, ""):
             self.query_one(Log).write_line(self.line(h))
+            self._count()
 
     def select(self, service: str | None) -> None:
         self.service = service
@@ -96,5 +97,9 @@ class EventsPanel(Vertical):
         log.clear()
         shown = [h for h in self.history if self.all_services or h.service in (self.service, "")]
         log.write_lines([self.line(h) for h in shown])
+        self._count()
+
+    def _count(self) -> None:
+        shown = sum(1 for h in self.history if self.all_services or h.service in (self.service, ""))
         label = "all services" if self.all_services else (self.service or "no service selected")
-        self.query_one("#events-status", Static).update(f"{label} · {len(shown)} events since the app opened")
+        self.query_one("#events-status", Static).update(f"{label} · {shown} events since the app opened")
