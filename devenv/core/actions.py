@@ -170,9 +170,14 @@ def restart(
     _require_containers(stack, model, targets, requested, "restart")
     wait_model = model.isolated(targets)
     stream = _subscribe(stack)
+    # A cancel during the stops ends their wait (Cancelled, as Ctrl-C); the waiter hooks its own.
+    unhook = cancel.on_cancel(lambda: stream.queue.put(("cancel", None))) if cancel is not None else None
     try:
         sink(StepStarted("stop", ", ".join(targets)))
         failures = _stop_services(stack, stream, model, targets, stop_timeout, sink, t0)
+        if unhook is not None:
+            unhook()
+            unhook = None
         if failures:
             raise DevenvError(
                 "Could not stop " + "; ".join(f"{f.service} ({f.reason})" for f in failures) + ".",
@@ -182,6 +187,8 @@ def restart(
         check(cancel)
         return stack.waiter(wait_model, targets, sink, timeout, cancel=cancel).run(stream, t0)
     finally:
+        if unhook is not None:
+            unhook()
         stream.close()
 
 

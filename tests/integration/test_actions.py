@@ -187,23 +187,14 @@ def test_stop_timeout_kills_a_container_that_ignores_sigterm(stack, monkeypatch)
     # A cancel token (the TUI's escape) ends the wait at once; the engine goes on with the stop it was sent.
     import threading
 
-    from devenv.config import load_project
     from devenv.core.actions import stop
     from devenv.core.cancel import CancelToken
-    from devenv.core.stack import Stack as CoreStack
 
     st.compose("start", "stubborn")
-    monkeypatch.chdir(st.path)
-    for key, value in st.env.items():
-        monkeypatch.setenv(key, value)
-    project = load_project(st.path)
+    core = core_stack(st, monkeypatch)
     token = CancelToken()
     result: list[Any] = []
-    worker = threading.Thread(
-        target=lambda: result.append(
-            stop(CoreStack(project, project.resolve_profile(None)), ["stubborn"], timeout=30, cancel=token)
-        )
-    )
+    worker = threading.Thread(target=lambda: result.append(stop(core, ["stubborn"], timeout=30, cancel=token)))
     worker.start()
     time.sleep(1.5)  # the stop call is in the engine, which waits up to 30 s for SIGTERM to work
     t0 = time.monotonic()
@@ -296,3 +287,88 @@ def test_start_of_a_service_without_container_points_to_up(stack):
     assert "no container for db, api" in doc["error"]["message"], res.dump()
     assert "devenv up api" in doc["error"]["hint"], res.dump()
     assert st.services_present() == set()
+
+
+def core_stack(st: Any, monkeypatch: Any) -> Any:
+    """The core's Stack for the fixture stack's default profile, as the TUI holds it."""
+    from devenv.config import load_project
+    from devenv.core.stack import Stack as CoreStack
+
+    monkeypatch.chdir(st.path)
+    for key, value in st.env.items():
+        monkeypatch.setenv(key, value)
+    project = load_project(st.path)
+    return CoreStack(project, project.resolve_profile(None))
+
+
+def test_a_cancel_token_ends_restart_and_rebuild_while_a_stop_hangs(stack, monkeypatch):
+    """The TUI's escape on `r` / `b` of a service that ignores SIGTERM: both return at once, the
+    engine goes on with the stop it was sent (nothing forced, nothing started again)."""
+    import threading
+
+    from devenv.core.actions import rebuild, restart
+    from devenv.core.cancel import CancelToken
+
+    st = stack("actions")
+    up_all(st)
+    core = core_stack(st, monkeypatch)
+    for action in (restart, rebuild):
+        before = st.inspect("stubborn")
+        token = CancelToken()
+        outcome: list[Any] = []
+
+        def run(action: Any = action, token: CancelToken = token, outcome: list[Any] = outcome) -> None:
+            try:
+                outcome.append(action(core, ["stubborn"], stop_timeout=30, cancel=token))
+            except BaseException as exc:  # Cancelled is a KeyboardInterrupt
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        time.sleep(2.0)  # the stop is in the engine, which waits up to 30 s for SIGTERM to work
+        t0 = time.monotonic()
+        token.cancel()
+        worker.join(10)
+        took = time.monotonic() - t0
+        assert not worker.is_alive() and took < 3.0, (action.__name__, took)
+        got = outcome[0]
+        interrupted = isinstance(got, KeyboardInterrupt) or getattr(got, "outcome", None) == "interrupted"
+        assert interrupted, (action.__name__, got)
+        now = st.inspect("stubborn")
+        # Still the same container, still in its 30 s grace: the cancel forced nothing.
+        assert now["Id"] == before["Id"] and now["State"]["Running"], (action.__name__, now["State"])
+        assert now["State"]["StartedAt"] == before["State"]["StartedAt"], action.__name__
+        docker("kill", now["Id"], check=False)
+        st.compose("start", "stubborn")
+
+
+def test_a_cancel_token_ends_a_log_follow_and_its_threads(stack, monkeypatch):
+    """A `LogFollower` given a token (as `devenv watch` gives it) ends its iteration when the token is
+    cancelled from another thread, and its event and log-stream threads end with it."""
+    import threading
+
+    from devenv.core.cancel import CancelToken
+    from devenv.core.logs import LogFollower
+    from devenv.core.models import LogLine
+
+    st = stack("actions")
+    up_all(st)
+    core = core_stack(st, monkeypatch)
+    token = CancelToken()
+    follower = LogFollower(core.api, core.name, None, tail=5, cancel=token)
+    lines: list[Any] = []
+    reader = threading.Thread(target=lambda: lines.extend(follower))
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not any(isinstance(x, LogLine) and "stubborn-marker" in x.text for x in lines):
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.05)  # the reader thread fills `lines`: a short, bounded poll
+    assert any(t.name.startswith("devenv-log") for t in threading.enumerate())
+    t0 = time.monotonic()
+    token.cancel()
+    reader.join(5)
+    assert not reader.is_alive() and time.monotonic() - t0 < 2.0
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("devenv-log") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, [t.name for t in threading.enumerate()]
+        time.sleep(0.05)
