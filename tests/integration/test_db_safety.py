@@ -380,3 +380,65 @@ def test_a_dump_that_creates_its_own_database_is_refused(pg_stack: Stack, tmp_pa
     assert res.returncode == 2, res.dump()
     assert "creates its own database" in res.stderr and "Nothing was changed" in res.stderr, res.dump()
     assert checksum(st) == before
+
+
+def test_a_cancel_token_after_the_drop_names_the_restore_command(
+    pg_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TUI's escape on a reset, past the drop: the flow stops (in a worker thread, as the TUI runs
+    it) with the error that names the safety snapshot and the restore command, which works."""
+    import threading
+
+    from devenv.config import load_project
+    from devenv.core.cancel import CancelToken
+    from devenv.core.db.flows import reset
+    from devenv.core.db.postgres import PostgresAdapter
+    from devenv.core.events import DbStep
+    from devenv.core.stack import Stack as CoreStack
+    from devenv.errors import DevenvError
+
+    st = pg_stack
+    fresh(st)
+    insert_rows(st, "cancel", 9)
+    before = checksum(st)
+    monkeypatch.chdir(st.path)
+    for key, value in st.env.items():
+        monkeypatch.setenv(key, value)
+    project = load_project(st.path)
+    core = CoreStack(project, project.resolve_profile("dev"))
+    token = CancelToken()
+    steps: list[str] = []
+
+    def emit(ev: Any) -> None:
+        if isinstance(ev, DbStep):
+            steps.append(ev.step)
+
+    drop_and_create = PostgresAdapter.drop_and_create
+
+    def drop_then_cancel(self: PostgresAdapter) -> None:
+        drop_and_create(self)
+        token.cancel()  # the escape lands right after the drop
+
+    monkeypatch.setattr(PostgresAdapter, "drop_and_create", drop_then_cancel)
+
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            reset(core, emit=emit, cancel=token)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(300)
+    assert not worker.is_alive() and outcome, steps
+    err = outcome[0]
+    assert isinstance(err, DevenvError), repr(err)
+    text = f"{err.message}\n{err.hint or ''}"
+    assert "Interrupted (cancelled) after the database was changed." in text, text
+    assert "drop" in steps and "migrate" not in steps, steps  # dropped, and nothing ran past the cancel
+    match = RESTORE_CMD.search(text)
+    assert match, text
+    ok(st.devenv("db", "restore", match.group(1), "--yes", timeout=300))
+    assert checksum(st) == before
