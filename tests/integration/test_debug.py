@@ -202,12 +202,21 @@ def test_uvicorn_reload_service_is_debuggable(debug_stack: Stack, dap_sessions: 
     dap_sessions.append(dap)
     dap.attach(justMyCode=False, subProcess=True)
     child = dap.wait_event("debugpyAttach", 60)["body"]
-    assert child.get("subProcessId"), child
-    # A change to the source restarts the server process: the new one is debuggable too.
+    running = container_pids(under["Id"])  # the reloader's children now (its server, multiprocessing's tracker)
+    assert child.get("subProcessId") in running, (child, running)
+    # A change to the source restarts the server process: the new one is offered too. debugpy also
+    # announces every child already running, so the new one is the first pid not running before.
     main = st.path / "web" / "main.py"
     main.write_text(main.read_text() + "\n# touched by the test\n")
     second = dap.wait_event("debugpyAttach", 90)["body"]
-    assert second["subProcessId"] != child["subProcessId"]
+    while second["subProcessId"] in running:
+        second = dap.wait_event("debugpyAttach", 90)["body"]
+    # The old server process is gone by now (uvicorn stops it before it starts the new one). The test
+    # used to go on after any announcement, so devenv's attach below could meet the old process while
+    # it exited, which can make debugpy 1.8's adapter exit (its log ended in the middle of that).
+    # The new process waits for a debugger to attach to it (a disconnect does not release it): the
+    # attach below does, then it serves.
+    assert not serving(st.port("API_PORT"))
     dap.close()
 
     # devenv's own DAP client on what `devenv debug` printed: a breakpoint in the handler stops the
@@ -387,6 +396,13 @@ def test_image_with_debugpy_and_a_taken_default_port(example_stack: Callable[[],
     assert probe_debugpy("127.0.0.1", doc["port"], 10)
     ok(dv(st, "debug", "off", "worker", "--wait-timeout", "300"))
     assert st.inspect("worker")["Config"]["Cmd"] == ["python3", "-m", "app.worker"]
+
+
+def container_pids(cid: str) -> set[int]:
+    """The pids in a container's own pid namespace (what debugpy's ``subProcessId`` is)."""
+    listing = docker("exec", cid, "python3", "-c", "import os; print(*[p for p in os.listdir('/proc') if p.isdigit()])")
+    assert listing.returncode == 0, listing.stderr
+    return {int(p) for p in listing.stdout.split()}
 
 
 def serving(port: int) -> bool:
