@@ -8,8 +8,8 @@ The service is the ``web`` service of ``tests/integration/stacks/debug`` (a Fast
 image has no debugpy; its command is the image's CMD, a ``uvicorn`` console script), running and
 healthy before each run. Each pair times, in alternating order:
 
-- devenv: ``devenv debug web``, which returns once debugpy answers a DAP ``initialize`` on the
-  published port;
+- devenv: ``devenv debug web``, which returns once debugpy's adapter listens and the program is
+  connected to it (read from ``/proc`` in the container);
 - manual: writing an overlay by hand (the same wrapped command, port on 127.0.0.1, read-only
   debugpy mount and ``PYTHONPATH``: the manual route is handed the answer devenv works out), then
   ``docker compose ... up -d --wait web``, then the same DAP probe until it answers.
