@@ -465,3 +465,16 @@ def volume_created(name: str) -> float:
     res = docker("volume", "inspect", "--format", "{{.CreatedAt}}", name)
     assert res.returncode == 0, f"volume {name} is missing: {res.stderr}"
     return docker_time(res.stdout.strip())
+
+
+def core_stack(st: Stack, monkeypatch: Any, profile: str | None = None) -> Any:
+    """The core's ``Stack`` for the fixture stack (its default profile unless ``profile``), as the
+    TUI holds it: the process runs in the stack's folder with its port variables set."""
+    from devenv.config import load_project
+    from devenv.core.stack import Stack as CoreStack
+
+    monkeypatch.chdir(st.path)
+    for key, value in st.env.items():
+        monkeypatch.setenv(key, value)
+    project = load_project(st.path)
+    return CoreStack(project, project.resolve_profile(profile))

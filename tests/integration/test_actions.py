@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from devenv_testlib import assert_ready_now, check_status_document, container_env, docker, docker_time
+from devenv_testlib import assert_ready_now, check_status_document, container_env, core_stack, docker, docker_time
 
 EVERYTHING = {"db", "api", "follower", "flaky", "stubborn", "extra"}
 
@@ -287,18 +287,6 @@ def test_start_of_a_service_without_container_points_to_up(stack):
     assert "no container for db, api" in doc["error"]["message"], res.dump()
     assert "devenv up api" in doc["error"]["hint"], res.dump()
     assert st.services_present() == set()
-
-
-def core_stack(st: Any, monkeypatch: Any) -> Any:
-    """The core's Stack for the fixture stack's default profile, as the TUI holds it."""
-    from devenv.config import load_project
-    from devenv.core.stack import Stack as CoreStack
-
-    monkeypatch.chdir(st.path)
-    for key, value in st.env.items():
-        monkeypatch.setenv(key, value)
-    project = load_project(st.path)
-    return CoreStack(project, project.resolve_profile(None))
 
 
 def test_a_cancel_token_ends_restart_and_rebuild_while_a_stop_hangs(stack, monkeypatch):

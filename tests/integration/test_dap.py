@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devenv_testlib import Stack, cleanup_project, ok, published_ports
-from test_db_postgres import copy_example, require_app_image
+from devenv_testlib import Stack, ok, published_ports
+from test_db_postgres import example_up_under_debugpy
 
 from devenv.core.debug.dap import AlreadyAttachedError
 from devenv.core.debug.dapmodel import DebugOutput, DebugStopped
@@ -38,15 +38,7 @@ HANDLER_LINE = "rows = conn.execute(text(query"  # in list_tasks: hit once per r
 
 @pytest.fixture(scope="module")
 def api_stack(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> Iterator[Stack]:
-    require_app_image()
-    st = copy_example(tmp_path_factory.mktemp("dap"), sidecar=False)
-    try:
-        up = st.devenv("up", "--timeout", "420", timeout=480)  # debugpy's tracing slows the api's start
-        assert up.returncode == 0, up.dump()
-        yield st
-    finally:
-        for project in st.projects:
-            cleanup_project(project)
+    yield from example_up_under_debugpy(tmp_path_factory.mktemp("dap"))
 
 
 def app_dir(st: Stack) -> Path:

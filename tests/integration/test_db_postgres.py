@@ -133,6 +133,20 @@ def require_app_image() -> None:
         pytest.fail(f"test image {APP_IMAGE} is missing: run scripts/provision.sh", pytrace=False)
 
 
+def example_up_under_debugpy(root: Path) -> Iterator[Stack]:
+    """The example stack (no sidecar) copied under ``root`` and up, for a module fixture of the
+    debugger tests (its dev api runs its own debugpy); its projects are removed afterwards."""
+    require_app_image()
+    st = copy_example(root, sidecar=False)
+    try:
+        up = st.devenv("up", "--timeout", "420", timeout=480)  # debugpy's tracing slows the api's start
+        assert up.returncode == 0, up.dump()
+        yield st
+    finally:
+        for project in st.projects:
+            cleanup_project(project)
+
+
 def bring_up(st: Stack, *extra: str) -> None:
     res = st.devenv("up", "--timeout", "150", *extra, timeout=240)
     assert res.returncode == 0, res.dump()

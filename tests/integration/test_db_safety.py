@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devenv_testlib import Stack, docker, health_status, ok, snapshot_names, wait_for, wait_for_line
+from devenv_testlib import Stack, core_stack, docker, health_status, ok, snapshot_names, wait_for, wait_for_line
 from test_db_postgres import (
     DB_NAME,
     DB_USER,
@@ -389,23 +389,17 @@ def test_a_cancel_token_after_the_drop_names_the_restore_command(
     it) with the error that names the safety snapshot and the restore command, which works."""
     import threading
 
-    from devenv.config import load_project
     from devenv.core.cancel import CancelToken
     from devenv.core.db.flows import reset
     from devenv.core.db.postgres import PostgresAdapter
     from devenv.core.events import DbStep
-    from devenv.core.stack import Stack as CoreStack
     from devenv.errors import DevenvError
 
     st = pg_stack
     fresh(st)
     insert_rows(st, "cancel", 9)
     before = checksum(st)
-    monkeypatch.chdir(st.path)
-    for key, value in st.env.items():
-        monkeypatch.setenv(key, value)
-    project = load_project(st.path)
-    core = CoreStack(project, project.resolve_profile("dev"))
+    core = core_stack(st, monkeypatch, "dev")
     token = CancelToken()
     steps: list[str] = []
 

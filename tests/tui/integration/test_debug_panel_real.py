@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devenv_testlib import Stack, cleanup_project
-from test_db_postgres import copy_example, require_app_image
+from devenv_testlib import Stack
+from test_db_postgres import example_up_under_debugpy
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Log, Static, Tree
 
@@ -34,15 +34,7 @@ HANDLER_LINE = "rows = conn.execute(text(query"
 
 @pytest.fixture(scope="module")
 def api_stack(tmp_path_factory: pytest.TempPathFactory, docker_ready: None) -> Iterator[Stack]:
-    require_app_image()
-    st = copy_example(tmp_path_factory.mktemp("dappanel"), sidecar=False)
-    try:
-        up = st.devenv("up", "--timeout", "420", timeout=480)  # debugpy's tracing slows the api's start
-        assert up.returncode == 0, up.dump()
-        yield st
-    finally:
-        for project in st.projects:
-            cleanup_project(project)
+    yield from example_up_under_debugpy(tmp_path_factory.mktemp("dappanel"))
 
 
 def text_of(panel: DebugPanel, selector: str) -> str:
