@@ -2,7 +2,8 @@
 
 :func:`recognise` maps a Docker healthcheck ``test`` (``["CMD", ...]``, ``["CMD-SHELL", "..."]``,
 ``["NONE"]``) to a :class:`HealthTest`: an equivalent check devenv can run from the host without
-spawning a process in the container (``http``, ``tcp``, ``postgres``, ``mysql``), else ``exec``
+spawning a process in the container (``http``, ``tcp``, ``postgres``, ``mysql``), a file test the
+Engine answers without a process either (``file``: a stat through the archive API), else ``exec``
 (the test itself, as Docker runs it), or ``none``. Used by :mod:`devenv.core.fastcheck`.
 
 Recognition is deliberately narrow: a command is recognised only when every word of it is
@@ -20,6 +21,8 @@ healthcheck test                               host-side equivalent
 ``pg_isready [-h local] [-p P] [-U u] ...``    PostgreSQL startup packet: any answer but
                                                "the database system is starting up" (57P03)
 ``mysqladmin ping [-h local] [-P P] ...``      MySQL server greeting (or any server packet)
+``test -e|-f|-s|-d /abs/path``, ``[ ... ]``    the Engine's stat of that path in the container
+                                               (``HEAD /containers/ID/archive``): no process
 =============================================  =========================================
 """
 
@@ -39,8 +42,9 @@ DEFAULT_SHELL = ("/bin/sh", "-c")
 class HealthTest:
     """A recognised healthcheck test.
 
-    ``kind``: ``http`` / ``tcp`` / ``postgres`` / ``mysql`` (checked from the host), ``exec``
-    or ``none`` (no check at all). ``argv`` is the test as Docker runs it (the fallback of a host
+    ``kind``: ``http`` / ``tcp`` / ``postgres`` / ``mysql`` (checked from the host), ``file``
+    (a stat by the Engine: ``path``, and the test's operator in ``accept``: ``e``/``f``/``s``/``d``),
+    ``exec`` or ``none`` (no check at all). ``argv`` is the test as Docker runs it (the fallback of a host
     check that cannot reach the container).
     ``accept`` (http): ``any`` HTTP response, ``lt400`` (status < 400) or ``2xx``.
     """
@@ -286,6 +290,23 @@ def _mysqladmin(args: list[str]) -> HealthTest | None:
     return HealthTest("mysql", port=port) if port else None
 
 
+_FILE_OPS = frozenset({"-e", "-f", "-s", "-d"})
+_PLAIN_PATH = re.compile(r"/[\w./@+-]*")
+
+
+def _test(args: list[str]) -> HealthTest | None:
+    """``test -f /path`` (also ``-e``, ``-s``, ``-d``): an absolute path without expansions."""
+    if len(args) != 2 or args[0] not in _FILE_OPS or not _PLAIN_PATH.fullmatch(args[1]):
+        return None
+    if any(part == ".." for part in args[1].split("/")):
+        return None
+    return HealthTest("file", path=args[1], accept=args[0][1])
+
+
+def _bracket(args: list[str]) -> HealthTest | None:
+    return _test(args[:-1]) if args and args[-1] == "]" else None
+
+
 _URLOPEN = re.compile(
     r"\s*import urllib\.request(?: as (\w+))?\s*;\s*(\w+(?:\.request)?)\.urlopen\(\s*(['\"])([^'\"]+)\3"
     r"\s*(?:,\s*timeout\s*=\s*[\d.]+\s*)?\)\s*;?\s*"
@@ -311,6 +332,8 @@ _HANDLERS = {
     "pg_isready": _pg_isready,
     "mysqladmin": _mysqladmin,
     "mariadb-admin": _mysqladmin,
+    "test": _test,
+    "[": _bracket,
 }
 
 
@@ -320,4 +343,6 @@ def describe(test: HealthTest) -> str:
         return f"http :{test.port}{test.path}"
     if test.from_host:
         return f"{test.kind} :{test.port}"
+    if test.kind == "file":
+        return f"file -{test.accept} {test.path}"
     return test.kind

@@ -77,6 +77,12 @@ def test_dependents_start_on_fast_checks_and_up_ends_on_the_last_check(stack):
         service = e["Actor"]["Attributes"]["com.docker.compose.service"]
         by_service[service] = by_service.get(service, 0) + 1
     assert "n" not in by_service, by_service
+    # a's test (cat) ran in the container; c's `test -f` was answered by the Engine's stat: no
+    # process in c before up ended (Docker's own first check comes 15 s after its start).
+    assert by_service.get("a", 0) >= 1, by_service
+    before_docker = [e for e in execs if e["Actor"]["Attributes"]["com.docker.compose.service"] == "c"]
+    before_docker = [e for e in before_docker if int(e["timeNano"]) / 1e9 < first_docker_check(docs["c"])]
+    assert before_docker == [], (before_docker, res.dump())
 
 
 def status_json(st: Any) -> dict[str, dict[str, Any]]:
@@ -113,8 +119,8 @@ def test_a_check_that_fails_keeps_it_starting_and_the_opt_out_waits_for_docker(s
     res = st.devenv("up", "--timeout", "120")
     assert res.returncode == 0, res.dump()
     file_id, web_id = st.container_ids("file")[0], st.container_ids("web")[0]
-    # The exec'd test and the host-side HTTP check both fail now: Docker still says starting, so does status.
-    docker("exec", file_id, "rm", "/tmp/ready", check=True)
+    # The Engine's stat (in the volume) and the host-side HTTP check both fail now: Docker still says starting, so does status.
+    docker("exec", file_id, "rm", "/state/ready", check=True)
     docker("exec", web_id, "rm", "/srv/ok", check=True)
     now = status_json(st)
     for service in ("file", "web"):
@@ -126,7 +132,7 @@ def test_a_check_that_fails_keeps_it_starting_and_the_opt_out_waits_for_docker(s
     result = st.devenv("status", "--json")
     assert json.loads(result.stdout)["ok"] is False, result.dump()
     # Passing again, but web opted out of devenv's checks: only Docker's flag counts for it.
-    docker("exec", file_id, "touch", "/tmp/ready", check=True)
+    docker("exec", file_id, "touch", "/state/ready", check=True)
     docker("exec", web_id, "touch", "/srv/ok", check=True)
     (st.path / "devenv.toml").write_text("[readiness.services.web]\nfast_checks = false\n")
     now = status_json(st)

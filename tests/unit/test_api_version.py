@@ -8,6 +8,7 @@ real engines do. "Engine 29" serves API 1.44 to 1.52 and answers anything older 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import json
@@ -55,6 +56,7 @@ class FakeEngine:
         containers: list[dict[str, Any]] | None = None,
         chunked: bool = False,
         close_after_each: bool = False,
+        files: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.path = str(folder / "fake.sock")
         self.max_version = max_version
@@ -63,6 +65,7 @@ class FakeEngine:
         self.containers = containers or []
         self.chunked = chunked
         self.close_after_each = close_after_each
+        self.files = files or {}  # "container:path" -> its stat (HEAD /containers/ID/archive)
         self.requests: list[str] = []
         engine = self
 
@@ -93,6 +96,19 @@ class FakeEngine:
                     self.wfile.write(body)
                 if engine.close_after_each:
                     self.close_connection = True
+
+            def do_HEAD(self) -> None:  # the archive API's stat: headers only, with a length as Go sends
+                engine.requests.append(f"HEAD {self.path}")
+                url = urllib.parse.urlsplit(self.path)
+                m = re.match(r"^/v[\d.]+/containers/([^/]+)/archive$", url.path)
+                path = urllib.parse.parse_qs(url.query).get("path", [""])[0]
+                stat = engine.files.get(f"{m.group(1)}:{path}") if m else None
+                self.send_response(200 if stat is not None else 404)
+                if stat is not None:
+                    encoded = base64.b64encode(json.dumps(stat).encode()).decode()
+                    self.send_header("X-Docker-Container-Path-Stat", encoded)
+                self.send_header("Content-Length", "42")
+                self.end_headers()
 
         class Server(socketserver.ThreadingUnixStreamServer):
             daemon_threads = True
@@ -319,6 +335,26 @@ def test_chunked_answers_and_dropped_keep_alive_connections(sockdir: Path) -> No
         listed = reader.containers(all=True)
         names = [reader.inspect_container(c["Id"])["Name"] for c in listed]
     assert names == [d["Name"] for d in docs]
+
+
+def test_a_path_stat_is_a_head_on_the_kept_alive_connection(sockdir: Path) -> None:
+    """``test -f``-style fast checks ask the Engine for a path's stat (``HEAD .../archive``): the
+    answer has a length but no body, and the connection goes on serving GETs after it."""
+    stat = {"name": "ready", "size": 0, "mode": 0o644, "mtime": "2026-12-02T02:03:25Z", "linkTarget": ""}
+    docs = [container("svc0", compose_file="/x/compose.yml")]
+    with engine29(sockdir, containers=docs, files={"c0ffee:/tmp/ready": stat}) as fake:
+        reader = rawapi.RawEngine(fake.path, timeout=5)
+        assert reader.path_stat("c0ffee", "/tmp/ready") == stat
+        assert reader.path_stat("c0ffee", "/tmp/missing") is None
+        assert [c["Id"] for c in reader.containers(all=True)] == [docs[0]["Id"]]
+        from devenv.core.fastcheck import Plan, attempt
+        from devenv.core.healthtests import HealthTest
+
+        assert attempt(reader, "c0ffee", Plan(HealthTest("file", path="/tmp/ready", accept="f")))[0] is True
+        assert attempt(reader, "c0ffee", Plan(HealthTest("file", path="/tmp/missing", accept="e")))[0] is False
+        version = reader.api_version
+    heads = [r for r in fake.requests if r.startswith("HEAD ")]
+    assert heads[0] == f"HEAD /v{version}/containers/c0ffee/archive?path=%2Ftmp%2Fready", fake.requests
 
 
 def test_a_missing_container_is_a_lookup_error_and_a_dead_socket_is_unavailable(sockdir: Path) -> None:

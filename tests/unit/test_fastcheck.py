@@ -94,7 +94,14 @@ def test_recognised_tests_run_from_the_host(test: list[str], expected: tuple[Any
 @pytest.mark.parametrize(
     "test",
     [
-        ["CMD", "test", "-f", "/tmp/ready"],
+        ["CMD", "cat", "/tmp/ready"],
+        ["CMD", "test", "-r", "/tmp/ready"],  # readable by the container's user: not a stat
+        ["CMD", "test", "-f", "tmp/ready"],  # relative to the working directory
+        ["CMD-SHELL", "test -f $READY_FILE"],
+        ["CMD-SHELL", "test -f /tmp/*.ready"],
+        ["CMD", "test", "-f", "/srv/../tmp/ready"],
+        ["CMD-SHELL", "[ -f /tmp/ready"],  # no closing bracket: the test fails
+        ["CMD-SHELL", "test -f /a -a -f /b"],
         ["CMD-SHELL", "curl -f http://db:8000/"],  # another host
         ["CMD-SHELL", "curl -f https://localhost/"],  # TLS
         ["CMD-SHELL", "curl -f -H 'Host: x' http://localhost/"],  # an option we do not model
@@ -112,6 +119,23 @@ def test_recognised_tests_run_from_the_host(test: list[str], expected: tuple[Any
 def test_anything_else_runs_the_test_itself(test: list[str]) -> None:
     got = recognise(test)
     assert got.kind == "exec"
+    assert got.argv == (tuple(test[1:]) if test[0] == "CMD" else (*SH, test[1]))
+
+
+@pytest.mark.parametrize(
+    ("test", "path", "op"),
+    [
+        (["CMD", "test", "-f", "/tmp/ready"], "/tmp/ready", "f"),
+        (["CMD", "/usr/bin/test", "-e", "/run/app.pid"], "/run/app.pid", "e"),
+        (["CMD-SHELL", "test -s /var/lib/app/ready || exit 1"], "/var/lib/app/ready", "s"),
+        (["CMD-SHELL", "[ -d /data/initialised ]"], "/data/initialised", "d"),
+        (["CMD", "sh", "-c", "[ -f /tmp/healthy ] || exit 1"], "/tmp/healthy", "f"),
+    ],
+)
+def test_file_tests_are_answered_by_the_engines_stat(test: list[str], path: str, op: str) -> None:
+    got = recognise(test)
+    assert (got.kind, got.path, got.accept) == ("file", path, op), got
+    assert not got.from_host  # an Engine call: no address needed, remote engines too
     assert got.argv == (tuple(test[1:]) if test[0] == "CMD" else (*SH, test[1]))
 
 
@@ -448,7 +472,8 @@ def test_aggregate_says_how_readiness_was_established() -> None:
 
 def test_no_exec_check_on_a_container_that_ran_before() -> None:
     """A restarted container's filesystem holds its previous run's files: an exec'd test such as
-    ``test -f /tmp/ready`` could pass before the new process removed the old marker. Docker's
+    ``test -f /tmp/ready`` (an exec or the Engine's stat) could pass before the new process
+    removed the old marker. Docker's
     own flag decides there; a network check (nothing answers before the new process) still runs."""
     exec_doc = {
         "State": {"Running": True, "FinishedAt": "2026-12-01T10:00:00.5Z"},
@@ -457,7 +482,10 @@ def test_no_exec_check_on_a_container_that_ran_before() -> None:
     }
     assert plan_for(exec_doc, host_probes=True).test.kind == "none"
     fresh = {**exec_doc, "State": {"Running": True, "FinishedAt": "0001-01-01T00:00:00Z"}}
-    assert plan_for(fresh, host_probes=True).test.kind == "exec"
+    assert plan_for(fresh, host_probes=True).test.kind == "file"
+    cat = {**exec_doc, "Config": {"Healthcheck": {"Test": ["CMD", "cat", "/tmp/ready"]}}}
+    assert plan_for(cat, host_probes=True).test.kind == "none"
+    assert plan_for({**cat, "State": fresh["State"]}, host_probes=True).test.kind == "exec"
     http = {**exec_doc, "Config": {"Healthcheck": {"Test": ["CMD", "curl", "-f", "http://localhost:8080/"]}}}
     assert (plan_for(http, host_probes=True).test.kind, plan_for(http, host_probes=True).host) == ("http", "172.18.0.5")
     assert plan_for(http, host_probes=False).test.kind == "none"  # remote engine: it would be an exec
@@ -539,3 +567,77 @@ def test_with_recheck_a_first_attempt_that_fails_after_a_pass_already_known_is_p
         time.sleep(0.01)
     checks.close()
     assert posted and posted[0] == ("fastcheck", ("c1", 1.0, False, "exec: HTTP 404 from /ok"))
+
+
+# ---------------------------------------------------------------------------- file tests (a stat)
+def test_a_file_test_is_an_exec_where_the_engines_stat_would_not_see_what_the_test_sees() -> None:
+    """The daemon stats as root, in the container's filesystem and volumes but not its tmpfs
+    mounts: another user, or a path under a tmpfs, runs the test itself."""
+    hc = {"Test": ["CMD", "test", "-f", "/run/app/ready"], "Timeout": 2_000_000_000, "Interval": 1_000_000_000}
+    doc: dict[str, Any] = {"State": {"Running": True}, "Config": {"Healthcheck": hc}, "HostConfig": {}, "Mounts": []}
+    assert plan_for(doc, host_probes=False).test.kind == "file"  # a remote engine answers a stat too
+    for user in ("root", "0", "0:0", "root:staff"):
+        assert plan_for({**doc, "Config": {**doc["Config"], "User": user}}, host_probes=True).test.kind == "file"
+    for user in ("app", "1000", "1000:1000"):
+        plan = plan_for({**doc, "Config": {**doc["Config"], "User": user}}, host_probes=True)
+        assert (plan.test.kind, plan.test.argv) == ("exec", ("test", "-f", "/run/app/ready")), user
+    for host_config, mounts in (
+        ({"Tmpfs": {"/run": "size=64m"}}, []),
+        ({}, [{"Type": "tmpfs", "Destination": "/run/app"}]),
+        ({"Mounts": [{"Type": "tmpfs", "Target": "/run/"}]}, []),
+    ):
+        plan = plan_for({**doc, "HostConfig": host_config, "Mounts": mounts}, host_probes=True)
+        assert plan.test.kind == "exec", (host_config, mounts)
+    near = plan_for({**doc, "HostConfig": {"Tmpfs": {"/run/ap": ""}}}, host_probes=True)
+    assert near.test.kind == "file"  # /run/ap does not hold /run/app/ready
+
+
+class StatApi:
+    """``HEAD /containers/ID/archive``: what the Engine answers for one path."""
+
+    def __init__(self, status: int, stat: dict[str, Any] | None = None) -> None:
+        self.status, self.stat, self.calls = status, stat, []  # type: list[tuple[str, Any]]
+
+    def _url(self, template: str, cid: str) -> str:
+        return "http+docker://localhost/v1.41" + template.format(cid)
+
+    def head(self, url: str, params: dict[str, str], timeout: float) -> Any:
+        import base64
+        import json
+        from types import SimpleNamespace
+
+        self.calls.append((url, params))
+        headers = {}
+        if self.stat is not None:
+            headers["X-Docker-Container-Path-Stat"] = base64.b64encode(json.dumps(self.stat).encode()).decode()
+        return SimpleNamespace(status_code=self.status, headers=headers)
+
+
+REG, DIR, LINK, SOCK = 0o644, (1 << 31) | 0o755, (1 << 27) | 0o777, (1 << 24) | 0o755
+
+
+@pytest.mark.parametrize(
+    ("op", "status", "stat", "ok"),
+    [
+        ("f", 200, {"mode": REG, "size": 0}, True),
+        ("f", 200, {"mode": DIR, "size": 4096}, False),
+        ("f", 200, {"mode": SOCK, "size": 0}, False),
+        ("f", 404, None, False),
+        ("e", 200, {"mode": DIR, "size": 4096}, True),
+        ("e", 200, {"mode": SOCK, "size": 0}, True),
+        ("s", 200, {"mode": REG, "size": 0}, False),
+        ("s", 200, {"mode": REG, "size": 3}, True),
+        ("d", 200, {"mode": DIR, "size": 4096}, True),
+        ("d", 200, {"mode": REG, "size": 1}, False),
+        # a symbolic link is not followed: left to Docker's own check (later, never earlier)
+        ("e", 200, {"mode": LINK, "size": 9, "linkTarget": "/data/x"}, False),
+        ("f", 500, None, False),
+    ],
+)
+def test_the_engines_stat_answers_the_file_test(op: str, status: int, stat: Any, ok: bool) -> None:
+    api = StatApi(status, stat)
+    plan = Plan(HealthTest("file", path="/tmp/ready", accept=op), timeout=2.0)
+    passed, detail = attempt(api, "c0ffee", plan)  # type: ignore[arg-type]
+    assert passed is ok, detail
+    assert api.calls == [("http+docker://localhost/v1.41/containers/c0ffee/archive", {"path": "/tmp/ready"})]
+    assert "/tmp/ready" in detail

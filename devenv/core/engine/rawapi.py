@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from devenv.core.engine import apiversion
+from devenv.core.filecheck import decode_stat
 from devenv.errors import DockerUnavailableError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -82,28 +83,30 @@ class _Connection:
             raise
         self._sock, self._file = sock, sock.makefile("rb")
 
-    def get(self, target: str) -> _Response:
+    def get(self, target: str, method: str = "GET") -> _Response:
+        """A GET (or a HEAD: the headers only) on the kept-alive connection."""
         reused = self._sock is not None
         try:
-            return self._get(target)
+            return self._get(target, method)
         except ConnectionError:  # reset, broken pipe, or closed before a whole answer (_Closed)
             self.close()
             if not reused:
                 raise
-        # The daemon may close an idle keep-alive connection: one retry on a fresh one (GET is safe).
+        # The daemon may close an idle keep-alive connection: one retry on a fresh one (GET and HEAD are safe).
         try:
-            return self._get(target)
+            return self._get(target, method)
         except ConnectionError:
             self.close()
             raise
 
-    def _get(self, target: str) -> _Response:
+    def _get(self, target: str, method: str = "GET") -> _Response:
         if self._sock is None:
             self._open()
         assert self._sock is not None
-        self._sock.sendall(f"GET {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: devenv\r\n\r\n".encode("latin-1"))
+        request = f"{method} {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: devenv\r\n\r\n"
+        self._sock.sendall(request.encode("latin-1"))
         status, headers = self._head()
-        body = self._body(status, headers)
+        body = b"" if method == "HEAD" else self._body(status, headers)
         if headers.get("connection", "").lower() == "close":
             self.close()
         return _Response(status, headers, body)
@@ -167,7 +170,7 @@ def _protocol_error(what: str) -> OSError:
 
 
 class RawEngine:
-    """GET-only Engine API calls over a Unix socket, at the API version negotiated with the daemon."""
+    """Read-only Engine API calls (GET, HEAD) over a Unix socket, at the API version negotiated with the daemon."""
 
     def __init__(self, socket_path: str, timeout: float = 30.0, *, where: str | None = None) -> None:
         self.base_url = f"unix://{socket_path}"
@@ -178,12 +181,12 @@ class RawEngine:
         self._lock = threading.Lock()
 
     # -- transport ---------------------------------------------------------------------------------
-    def _request(self, target: str, conn: _Connection | None = None) -> _Response:
+    def _request(self, target: str, conn: _Connection | None = None, method: str = "GET") -> _Response:
         try:
             if conn is not None:
-                return conn.get(target)
+                return conn.get(target, method)
             with self._lock:
-                return self._conn.get(target)
+                return self._conn.get(target, method)
         except (OSError, ValueError) as exc:
             (conn or self._conn).close()
             from devenv.core.engine.client import unavailable
@@ -225,6 +228,15 @@ class RawEngine:
     def inspect_container(self, container: str) -> dict[str, Any]:
         result: dict[str, Any] = self._get(f"/containers/{quote(container)}/json")
         return result
+
+    def path_stat(self, container: str, path: str) -> dict[str, Any] | None:
+        """What the Engine knows of ``path`` in the container (``HEAD /containers/ID/archive``: name,
+        size, mode, mtime, linkTarget), None when there is no such path. See :mod:`devenv.core.filecheck`."""
+        query = urlencode({"path": path})
+        resp = self._request(
+            f"{apiversion.prefix(self.api_version)}/containers/{quote(container)}/archive?{query}", method="HEAD"
+        )
+        return decode_stat(resp.status, resp.headers.get("x-docker-container-path-stat"), path)
 
     def logs(self, container: str, stdout: bool = True, stderr: bool = True, tail: int | str = "all") -> bytes:
         """Non-streaming logs (demultiplexed when the container has no TTY)."""
