@@ -279,3 +279,24 @@ async def test_scrolling_up_pauses_the_follow_and_the_end_resumes_it(tmp_path: P
         core.follower.queue.put(LogLine("api", "p-api-1", "last", "2026-01-01T00:03:00Z"))
         await pilot.pause(0.5)
         assert view.lines[-1].endswith("last") and view.is_vertical_scroll_end
+
+
+async def test_what_is_typed_in_a_prompt_is_on_screen(tmp_path: Path) -> None:
+    """The log search prompt and the services filter are one row; focused, they still show what is
+    typed (found in tmux: Input's own focus style drew a 3-row border into the one row, and the
+    text was hidden under it)."""
+    from textual.widgets import Input
+
+    app = create_app(core=FakeCore(initial_logs=lines(20), root=tmp_path))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await opened(pilot, app)
+        for keys, selector in ((("slash",), "#log-input"), (("ctrl+f",), "#service-filter")):
+            await pilot.press(*keys, *"typed-here")
+            await pilot.pause()
+            field = app.query_one(selector, Input)
+            assert field.has_focus, selector
+            assert field.region.height == 1 and field.content_region.height == 1, (selector, field.region)
+            row = field.region.y
+            shown = "".join(seg.text for seg in app.screen._compositor.render_strips()[row])
+            assert "typed-here" in shown, (selector, shown)
+            await pilot.press("escape")

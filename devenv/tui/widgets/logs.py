@@ -312,7 +312,7 @@ class LogsPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
         yield LogView(self.buffer.max_lines, on_show=self._status, id="log-view")
-        yield Input(id="log-input")
+        yield Input(id="log-input", compact=True)  # one row; without compact, focus draws a 3-row border in it
 
     def on_mount(self) -> None:
         self._status()

@@ -401,7 +401,11 @@ class ServicesPanel(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter services by name or state (enter keeps, escape clears)", id="service-filter")
+        yield Input(
+            placeholder="filter services by name or state (enter keeps, escape clears)",
+            id="service-filter",
+            compact=True,
+        )
         yield ServicesTable(id="services")
 
     @property

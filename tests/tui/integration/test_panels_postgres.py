@@ -1,4 +1,5 @@
-"""The database and migrations panels on the real core, against the bundled example (real PostgreSQL).
+"""The database and migrations panels on the real core, against the bundled example (real PostgreSQL),
+and the real ``devenv`` console script in tmux on the same running example.
 
 The panels run in-process (Pilot) with a real :class:`devenv.core.stack.Stack` of a copy of the
 example, the one ``tests/integration/test_db_postgres.py`` brings up (module fixture ``pg_stack``);
@@ -7,10 +8,12 @@ the database is checked with ``docker exec ... psql`` as there.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from devenv_testlib import DEVENV
 from devenv_testlib import Stack as ExampleStack
 from test_db_postgres import (
     assert_fresh,
@@ -29,6 +32,7 @@ from devenv.config import load_project
 from devenv.core.stack import Stack
 from devenv.tui.widgets.db_panel import DatabasePanel
 from devenv.tui.widgets.migrations_panel import MigrationsPanel
+from tests.tui.integration.tmuxlib import Tmux, have_tmux
 from tests.tui.panel_fakes import Confirms, Harness, log_text, settle, status_text
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -121,3 +125,85 @@ async def test_downgrade_and_upgrade_from_the_migrations_panel(
         assert "$ alembic upgrade head   in api" in log_text(panel)
         assert panel.history is not None and panel.history.current == (head,)
     assert confirm.asked == [(f"roll back 1 migration of project {st.name}", None)]
+
+
+def screen_row(screen: str, service: str) -> str:
+    """The services table's row of ``service`` on a tmux screen ("" when it is not shown)."""
+    for line in screen.splitlines():
+        cells = line.replace("│", " ").split()
+        if len(cells) >= 3 and service in cells[:2]:
+            return line
+    return ""
+
+
+def logs_status(screen: str) -> str:
+    """The logs view's status line (``follow · api · 20 lines``)."""
+    return next((line for line in screen.splitlines() if " lines" in line and " · " in line), "")
+
+
+def select_row(term: Tmux, service: str) -> None:
+    """Move the table's cursor (``j``) until the logs view says it shows ``service``: ``a`` first
+    when it shows all services merged (as when the app opens), and ``shift+tab`` back to the table
+    when ``j`` went to another view."""
+    if "· all services ·" in term.screen():
+        term.press("a")
+        term.wait_for(lambda s: "· all services ·" not in s, 5, "the logs of the selected service only")
+    for _ in range(12):
+        before = logs_status(term.screen())
+        if f"· {service} ·" in before:
+            return
+        term.press("j")
+        try:
+            term.wait_for(lambda s: logs_status(s).split(" lines")[0] != before.split(" lines")[0], 1.5, "j")  # noqa: B023
+        except AssertionError:
+            term.press("BTab")  # the table did not have the focus
+    term.wait_for(lambda s: f"· {service} ·" in logs_status(s), 5, f"the cursor on {service}")
+
+
+def restarted_in_the_logs(screen: str) -> bool:
+    lines = screen.splitlines()
+    stops = [i for i, line in enumerate(lines) if "received SIGTERM, stopping" in line]
+    return bool(stops) and any("tasktracker worker start" in line for line in lines[stops[-1] :])
+
+
+@pytest.mark.skipif(not have_tmux(), reason="tmux is not installed (scripts/provision.sh installs it)")
+def test_devenv_console_script_in_tmux_on_the_bundled_stack(pg_stack: ExampleStack) -> None:
+    """What a user sees and presses: the real ``devenv`` console script in a real terminal (tmux),
+    on the bundled example (dev profile: PostgreSQL, the migrate one-shot, the api under debugpy
+    and uvicorn's reloader, the worker; plus the test's sidecar)."""
+    st = pg_stack
+    env = {**st.env, "TEXTUAL_ANIMATIONS": "none", "TERM": "xterm-256color", "PATH": os.environ["PATH"]}
+    term = Tmux([str(DEVENV)], st.path, env, width=160, height=40)  # wide enough for uvicorn's access lines
+    try:
+        screen = term.wait_for(lambda s: "5/5 ready" in s and "sidecar" in s, 30, "the five services ready")
+        assert f"{st.name}" in screen and "dev" in screen, screen
+        for service in ("postgres", "migrate", "api", "worker"):
+            assert screen_row(screen, service), (service, screen)
+        # the api's logs: uvicorn's access line for each healthcheck; a search pauses the follow
+        select_row(term, "api")
+        term.press("l")
+        term.wait_for(lambda s: "GET /health" in s, 30, "the api's access log lines")
+        term.press("/")
+        term.wait_for(lambda s: "search (regex): enter to find" in s, 10, "the search prompt")
+        term.type("GET /health")
+        term.press("Enter")
+        term.wait_for(lambda s: "/GET /health/" in s and "paused" in s, 10, "the search in the status line")
+        term.press("f")
+        term.wait_for(lambda s: "follow" in s and "paused" not in s, 10, "follow back on")
+        # restart the worker from its row: the engine restarts it, the TUI says when it is ready
+        select_row(term, "worker")
+        before = st.inspect("worker")["State"]["StartedAt"]
+        term.press("r")
+        term.wait_for(lambda s: "service(s) ready in" in s, 120, "the restart's notification")
+        assert st.inspect("worker")["State"]["StartedAt"] != before
+        # its log view goes on across the restart: the old run's last line, then the new run's first
+        term.wait_for(restarted_in_the_logs, 30, "the worker's stop and new start in its logs")
+        # the database panel on the same stack: the target and its snapshots table
+        term.press("d")
+        term.wait_for(lambda s: "postgres" in s and "tasktracker" in s and "snapshot" in s.lower(), 30, "the db panel")
+        term.press("q")
+        term.wait_for(lambda s: "DEVENV-EXIT=0" in s, 15, "devenv to quit with 0")
+        for service in ("postgres", "api", "worker"):
+            assert st.inspect(service)["State"]["Running"], service  # quitting never stops the stack
+    finally:
+        term.close()

@@ -21,7 +21,10 @@ class Tmux:
     def __init__(self, command: list[str], cwd: Path, env: Mapping[str, str], *, width: int = 120, height: int = 35):
         self.name = f"dvt-tui-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        script = f"cd {shlex.quote(str(cwd))} && env {exports} {shlex.join(command)}; echo DEVENV-EXIT=$?; sleep 600"
+        # COLUMNS/LINES out: a shell in the pane may export the size it saw before tmux resized the
+        # window (80x24 seen here), and Textual would take them over the terminal's real size.
+        script = f"cd {shlex.quote(str(cwd))} && env -u COLUMNS -u LINES {exports} {shlex.join(command)}"
+        script += "; echo DEVENV-EXIT=$?; sleep 600"
         subprocess.run(
             ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), script], check=True
         )
