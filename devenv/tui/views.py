@@ -69,6 +69,9 @@ class ViewsMixin:
     def mount_pending_panel(self, pane_id: str | None = None) -> None:
         """Mount the external panel of ``pane_id`` (default: the active tab) if it is still pending."""
         pane_id = pane_id or self._ui.query_one(TabbedContent).active
+        if pane_id == TABS["debugger"]:
+            self._mount_debug_now()
+            return
         pending: set[str] = self._ui.__dict__.setdefault("_pending_panels", set())
         if pane_id not in pending:
             return
@@ -134,12 +137,23 @@ class ViewsMixin:
                 tab.label = wanted
 
     def mount_debug_panel(self) -> None:
-        """The debugger panel, on the app's core (it attaches through ``core.debug_target``)."""
+        """The debugger panel, on the app's core (it attaches through ``core.debug_target``),
+        mounted when its tab is first shown, like the Database and Migrations panels: at connect,
+        its module and widgets cost the frame in which the rows appear (40 ms under a profiler)."""
+        self._ui.__dict__["_debug_pending"] = True
+        if self._ui.query_one(TabbedContent).active == TABS["debugger"]:
+            self._mount_debug_now()
+
+    def _mount_debug_now(self) -> None:
+        if not self._ui.__dict__.pop("_debug_pending", False):
+            return
         from devenv.tui.widgets.debug_panel import DebugPanel
 
         slot = self._ui.query_one("#debugger-slot", Vertical)
         slot.remove_children()
-        slot.mount(DebugPanel(self._ui.core, classes="follows-selection"))
+        panel = DebugPanel(self._ui.core, classes="follows-selection")
+        slot.mount(panel)
+        panel.select(self._ui.selected)
 
     def follow_selection(self, service: str | None) -> None:
         """Panels that act on the selected service (the debugger) learn of a new selection."""
@@ -182,6 +196,7 @@ class ViewsMixin:
             self._ui.call_after_refresh(self._focus_panel, name, False)
 
     def action_debugger(self) -> None:
+        self.mount_pending_panel(TABS["debugger"])
         self._tab_to("debugger")
         self._ui.call_after_refresh(self._focus_panel, "debugger")
 
