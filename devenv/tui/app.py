@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
@@ -168,6 +169,13 @@ class DevenvApp(DoctorMixin, ActionsMixin, ViewsMixin, WatchMixin, App[None]):
             return self.table.selected
         except NoMatches:  # the screen is gone (the app is closing)
             return None
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, with an input thread that sleeps while nothing is typed (devenv.tui.driver)."""
+        from devenv.tui.driver import driver_class
+
+        chosen: type[Driver] = driver_class(super().get_driver_class())
+        return chosen
 
     def on_mount(self) -> None:
         if self.settings.keys:
