@@ -119,7 +119,8 @@ def test_a_check_that_fails_keeps_it_starting_and_the_opt_out_waits_for_docker(s
     res = st.devenv("up", "--timeout", "120")
     assert res.returncode == 0, res.dump()
     file_id, web_id = st.container_ids("file")[0], st.container_ids("web")[0]
-    # The Engine's stat (in the volume) and the host-side HTTP check both fail now: Docker still says starting, so does status.
+    # The Engine's stat (in the volume) and the host-side HTTP check both fail now: Docker still says
+    # starting, so does status.
     docker("exec", file_id, "rm", "/state/ready", check=True)
     docker("exec", web_id, "rm", "/srv/ok", check=True)
     now = status_json(st)

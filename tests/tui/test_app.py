@@ -48,6 +48,27 @@ async def test_rows_from_the_initial_sync_and_header() -> None:
         assert app.first_rows_at is not None
 
 
+async def test_the_dependency_order_rebuilds_the_table_only_when_rows_move() -> None:
+    """The order arrives after the rows (Compose's config is read meanwhile): the same order draws
+    nothing again; another one reorders the rows, the selection staying on its service."""
+    app = create_app(core=FakeCore())
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        rows = [str(r.key.value) for r in app.table.ordered_rows]
+        rebuilds: list[int] = []
+        rebuild = app.table.rebuild
+        app.table.rebuild = lambda: (rebuilds.append(1), rebuild())[1]  # type: ignore[method-assign]
+        app.table.set_order(list(rows))
+        assert rebuilds == []
+        app.table.move_cursor(row=rows.index("api"))
+        await pilot.pause()
+        app.table.set_order(list(reversed(rows)))
+        await pilot.pause()
+        assert rebuilds == [1]
+        assert [str(r.key.value) for r in app.table.ordered_rows] == list(reversed(rows))
+        assert app.selected == "api"
+
+
 async def test_status_change_updates_the_row_and_notifies_a_crash() -> None:
     core = FakeCore()
     app = create_app(core=core)

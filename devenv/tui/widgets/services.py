@@ -186,8 +186,12 @@ class ServicesTable(DataTable[Text | str]):
             self.rebuild()
 
     def set_order(self, order: list[str]) -> None:
+        """The dependency order (it arrives after the rows: Compose's config is read meanwhile);
+        the table is built again only when its rows move (a rebuild draws every row again)."""
         self.order = order
-        self.rebuild()
+        shown = [str(row.key.value) for row in self.ordered_rows]
+        if shown != [s.service for s in self._sorted()]:
+            self.rebuild()
 
     def set_note(self, service: str, readiness: Readiness, note: str) -> None:
         self.notes[service] = (readiness, note)
