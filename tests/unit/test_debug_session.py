@@ -163,6 +163,28 @@ def test_children_announced_by_debugpy_get_their_own_connection(fake: FakeDebugp
     session.detach()
 
 
+def test_resume_only_one_process_leaves_another_processes_stop_for_the_caller(fake: FakeDebugpy, src: Path) -> None:
+    """Two processes stopped at once (a reloader and its server): continuing one leaves the other's
+    stop readable and stopped; continuing a stop that is no longer current sends nothing."""
+    fake.children = [201]
+    session, rec = make(fake, src)
+    session.attach()
+    fake.stop(100, reason="exception")
+    fake.stop(201, reason="exception")
+    wait_until(lambda: len(rec.of(DebugStopped)) == 2, message="both stops")
+    first, second = (e.stopped for e in rec.of(DebugStopped))
+    assert {first.process, second.process} == {1, 2}
+    session.resume(only=first)
+    wait_until(lambda: not session.still_stopped(first), message="the first continued")
+    assert session.still_stopped(second)
+    assert [n for n, c, _ in fake.requests if c == "continue"] == [first.process]
+    session.resume(only=first)  # no longer current: nothing is sent
+    assert [n for n, c, _ in fake.requests if c == "continue"] == [first.process]
+    session.resume()
+    assert [n for n, c, _ in fake.requests if c == "continue"] == [first.process, second.process]
+    session.detach()
+
+
 def test_another_client_attached_raises_and_still_disconnects(fake: FakeDebugpy, src: Path) -> None:
     fake.other_client = True
     session, _rec = make(fake, src)

@@ -447,10 +447,19 @@ class DebugSession:
         return str(self._conn(frame.process).request("source", args, timeout=self.timeout).get("content") or "")
 
     # -- running -----------------------------------------------------------------------------------
-    def resume(self) -> None:
-        """Continue every stopped process."""
+    def still_stopped(self, stop: Stopped) -> bool:
+        """Whether ``stop`` is still where its process is stopped (not continued, not replaced)."""
         with self._lock:
-            stopped = list(self._stopped.values())
+            return self._stopped.get(stop.process) is stop
+
+    def resume(self, only: Stopped | None = None) -> None:
+        """Continue every stopped process, or only the process of ``only`` when that is still its
+        current stop (another process's stop, already reported, stays for the caller to read)."""
+        with self._lock:
+            if only is None:
+                stopped = list(self._stopped.values())
+            else:
+                stopped = [only] if self._stopped.get(only.process) is only else []  # still_stopped
         for s in stopped:
             with contextlib.suppress(DapClosed):
                 self._conn(s.process).request("continue", {"threadId": s.thread_id}, timeout=self.timeout)
