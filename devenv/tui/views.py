@@ -140,6 +140,8 @@ class ViewsMixin:
         """The debugger panel, on the app's core (it attaches through ``core.debug_target``),
         mounted when its tab is first shown, like the Database and Migrations panels: at connect,
         its module and widgets cost the frame in which the rows appear (40 ms under a profiler)."""
+        slot = self._ui.query_one("#debugger-slot", Vertical)
+        slot.remove_children()  # a profile switch: the old panel detaches its sessions now, not on the next view
         self._ui.__dict__["_debug_pending"] = True
         if self._ui.query_one(TabbedContent).active == TABS["debugger"]:
             self._mount_debug_now()

@@ -202,6 +202,30 @@ async def test_profile_switch_retargets_the_view() -> None:
         assert app.table.row_count == 6
 
 
+async def test_profile_switch_removes_the_old_debugger_panel_even_when_its_tab_is_hidden() -> None:
+    """The panel holds the old core's debug sessions: it goes (and detaches them) at the switch, not
+    when its tab is next shown; the new profile's panel comes when the tab is."""
+    from devenv.tui.widgets.debug_panel import DebugPanel
+
+    core = FakeCore(other_profiles=[ProfileInfo("prod", "Production-like", True)])
+    app = create_app(core=core)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("g")
+        await settle(pilot, app)
+        old = app.query_one(DebugPanel)
+        app.table.focus()
+        await pilot.press("l")
+        await switch_to_the_next_profile(pilot, app, "keep")
+        await settle(pilot, app)
+        assert app.core is not None and app.core.profile_name == "prod"
+        assert len(app.query(DebugPanel)) == 0 and not old.is_attached
+        app.table.focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        assert len(app.query(DebugPanel)) == 1 and app.query_one(DebugPanel) is not old
+
+
 async def test_profile_switch_brings_the_stack_down_first_and_stays_when_that_fails() -> None:
     from devenv.errors import DevenvError
 

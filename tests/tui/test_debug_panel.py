@@ -303,11 +303,11 @@ async def test_g_opens_the_panel_and_it_follows_the_selection(fake: FakeDebugpy,
     async with app.run_test(size=(120, 35)) as pilot:
         await until(pilot, lambda: app.connected and app.table.row_count > 0, "the rows")
         await pilot.pause(0.2)
-        assert not app.query(DebugPanel)  # mounted when first shown, not in the frame the rows appear in
+        assert len(app.query(DebugPanel)) == 0  # mounted when first shown, not in the frame the rows appear in
         app.table.focus()
         await pilot.press("g")
         await until(pilot, lambda: app.query_one(TabbedContent).active == "tab-debugger", "the tab")
-        await until(pilot, lambda: app.query(DebugPanel), "the panel mounted")
+        await until(pilot, lambda: len(app.query(DebugPanel)) == 1, "the panel mounted")
         panel = app.query_one(DebugPanel)
         await until(pilot, lambda: panel.has_focus_within, "focus in the panel")
         assert panel.service == app.selected
