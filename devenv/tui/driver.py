@@ -80,13 +80,17 @@ class QuietLinuxDriver(LinuxDriver):
             alive = True
             for key, mask in events:
                 if key.fd == self._wake_r:
-                    drain_wake()
+                    # The exit's byte stays (select keeps returning) until the loop sees the event:
+                    # a second input thread (Textual starts one on a SIGCONT) must see it too.
+                    if not self.exit_event.is_set():
+                        drain_wake()
                 elif mask & selectors.EVENT_READ:
-                    data = decode(os.read(self.fileno, 4096), final=final)
-                    if not data:
+                    raw = os.read(self.fileno, 4096)
+                    if not raw:  # end of input (stdin is a pipe); a partial UTF-8 sequence decodes to ""
                         alive = False
                         continue
-                    for event in parser.feed(data):
+                    data = decode(raw, final=final)
+                    for event in parser.feed(data) if data else ():
                         self.process_message(event)
             for event in parser.tick():
                 self.process_message(event)

@@ -1,7 +1,8 @@
 """A minimal Textual app on devenv's terminal driver, for tests/tui/test_driver.py (run in a pty).
 
 Records the keys it gets and the times of the input thread's ``select`` calls, then writes them
-as JSON to the file named by its first argument when it exits (``q``).
+as JSON to the file named by its first argument when it exits (``q``). Writes ``mounted`` to the
+file named by its second argument once it is mounted.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Probe(App[None]):
 
     def on_mount(self) -> None:
         self.mounted_at = time.monotonic()
+        with open(sys.argv[2], "w") as fh:
+            fh.write("mounted")
 
     def on_key(self, event: events.Key) -> None:
         self.keys.append(event.key)
