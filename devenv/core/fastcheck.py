@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from devenv.core.filecheck import stat_check, stat_is_faithful
+from devenv.core.filecheck import program_paths, stat_check, stat_is_faithful
 from devenv.core.healthtests import NONE, HealthTest, describe, recognise
 from devenv.core.models import ContainerInfo, Health
 
@@ -82,6 +82,7 @@ class Plan:
     port: int = 0
     timeout: float = 30.0
     interval: float = 30.0  # the healthcheck's own interval (Docker's cadence)
+    programs: tuple[str, ...] = ()  # a file test: where its program may be (filecheck.program_paths)
 
     @property
     def exec_cadence(self) -> float:
@@ -107,8 +108,12 @@ def plan_for(doc: Mapping[str, Any], *, host_probes: bool) -> Plan:
         # file) before the new process cleared it: a pass right after the start could be stale.
         # Only Docker's own flag decides for this start (a fresh container has nothing stale).
         return Plan(NONE, timeout=timeout, interval=interval)
-    if test.kind == "file" and not stat_is_faithful(config, doc.get("HostConfig") or {}, doc.get("Mounts"), test.path):
-        test = HealthTest("exec", argv=test.argv)
+    if test.kind == "file":
+        if not stat_is_faithful(config, doc.get("HostConfig") or {}, doc.get("Mounts"), test.path):
+            test = HealthTest("exec", argv=test.argv)
+        else:
+            programs = program_paths(test.argv, config.get("Env"))
+            return Plan(test, timeout=timeout, interval=interval, programs=programs)
     return Plan(HealthTest("exec", argv=test.argv) if test.from_host else test, timeout=timeout, interval=interval)
 
 
@@ -146,7 +151,7 @@ def attempt(api: docker.APIClient, cid: str, plan: Plan) -> tuple[bool, str]:
         if test.kind == "exec":
             return _exec(api, cid, test.argv, plan.timeout)
         if test.kind == "file":
-            return stat_check(api, cid, test.path, test.accept, plan.timeout)
+            return stat_check(api, cid, test.path, test.accept, plan.timeout, plan.programs)
         if test.kind == "tcp":
             with socket.create_connection((plan.host, plan.port), timeout=plan.timeout):
                 return True, f"tcp {plan.host}:{plan.port} accepted"

@@ -29,12 +29,28 @@ def stat_is_faithful(config: Mapping[str, Any], host_config: Mapping[str, Any], 
     user = str(config.get("User") or "").split(":", 1)[0]
     if user not in ("", "root", "0"):
         return False
-    tmpfs = set((host_config.get("Tmpfs") or {}).keys())
-    tmpfs |= {str(m.get("Destination", "")) for m in mounts or () if (m or {}).get("Type") == "tmpfs"}
-    tmpfs |= {
-        str((m or {}).get("Target", "")) for m in host_config.get("Mounts") or () if (m or {}).get("Type") == "tmpfs"
-    }
-    return not any(d and (path == d or path.startswith(d.rstrip("/") + "/")) for d in tmpfs)
+    if host_config.get("CapDrop") or host_config.get("UsernsMode"):
+        return False  # root in the container may not read what the daemon reads (DAC_OVERRIDE, a user namespace)
+    # Any tmpfs: a path can reach one through a symbolic link (/var/run -> /run) that a prefix test misses.
+    if host_config.get("Tmpfs") or any((m or {}).get("Type") == "tmpfs" for m in mounts or ()):
+        return False
+    return not any((m or {}).get("Type") == "tmpfs" for m in host_config.get("Mounts") or ())
+
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def program_paths(argv: tuple[str, ...], env: list[str] | None) -> tuple[str, ...]:
+    """Where the test's program may be in the container (the ``test`` binary of ``["CMD", "test",
+    ...]``, the shell of ``CMD-SHELL``): a stat passes only when Docker could run the test at all
+    (an image without it fails every check of its own)."""
+    if not argv:
+        return ()
+    if "/" in argv[0]:
+        return (argv[0],)
+    found = [e[5:] for e in env or () if e.startswith("PATH=")]
+    dirs = (found[0] if found else DEFAULT_PATH).split(":")
+    return tuple(f"{d.rstrip('/')}/{argv[0]}" for d in dirs if d.startswith("/"))
 
 
 # Go's os.FileMode bits, as the Engine reports a path's mode: the type bits are directory,
@@ -60,15 +76,20 @@ def path_stat(api: Any, cid: str, path: str, timeout: float) -> dict[str, Any] |
     docker-py's client (a HEAD through its session)."""
     own = getattr(api, "path_stat", None)
     if own is not None:
-        return own(cid, path)  # type: ignore[no-any-return]
+        return own(cid, path, timeout)  # type: ignore[no-any-return]
     res = api.head(api._url("/containers/{0}/archive", cid), params={"path": path}, timeout=timeout)
     return decode_stat(res.status_code, res.headers.get("X-Docker-Container-Path-Stat"), path)
 
 
-def stat_check(api: docker.APIClient, cid: str, path: str, op: str, timeout: float) -> tuple[bool, str]:
+def stat_check(
+    api: docker.APIClient, cid: str, path: str, op: str, timeout: float, programs: tuple[str, ...] = ()
+) -> tuple[bool, str]:
     """``test -<op> path`` answered by the Engine (``HEAD /containers/ID/archive``): no process runs
     in the container. The last component is not followed: a symbolic link never passes (the
-    check may pass later than the test, never earlier; Docker's own verdict still counts)."""
+    check may pass later than the test, never earlier; Docker's own verdict still counts).
+    ``programs``: where the test's program may be; none there, the test could never run."""
+    if programs and not any(path_stat(api, cid, p, timeout) is not None for p in programs):
+        return False, f"{programs[0].rsplit('/', 1)[-1]} is not in the container: Docker's check cannot run"
     stat = path_stat(api, cid, path, timeout)
     if stat is None:
         return False, f"{path}: no such file"

@@ -94,6 +94,7 @@ def _shell_words(script: str) -> list[str] | None:
     try:
         lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
+        lexer.commenters = ""  # sh starts a comment only at a word's start: `/tmp#x` is one word
         words = list(lexer)
     except ValueError:
         return None

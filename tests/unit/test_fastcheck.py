@@ -102,6 +102,7 @@ def test_recognised_tests_run_from_the_host(test: list[str], expected: tuple[Any
         ["CMD", "test", "-f", "/srv/../tmp/ready"],
         ["CMD-SHELL", "[ -f /tmp/ready"],  # no closing bracket: the test fails
         ["CMD-SHELL", "test -f /a -a -f /b"],
+        ["CMD-SHELL", "test -e /tmp#ready"],  # one word for sh (no comment): not the path /tmp
         ["CMD-SHELL", "curl -f http://db:8000/"],  # another host
         ["CMD-SHELL", "curl -f https://localhost/"],  # TLS
         ["CMD-SHELL", "curl -f -H 'Host: x' http://localhost/"],  # an option we do not model
@@ -585,18 +586,32 @@ def test_a_file_test_is_an_exec_where_the_engines_stat_would_not_see_what_the_te
         ({"Tmpfs": {"/run": "size=64m"}}, []),
         ({}, [{"Type": "tmpfs", "Destination": "/run/app"}]),
         ({"Mounts": [{"Type": "tmpfs", "Target": "/run/"}]}, []),
+        # any tmpfs: /var/run -> /run in the image would hide it from a prefix test
+        ({"Tmpfs": {"/var/cache": ""}}, []),
+        # root without DAC_OVERRIDE, or in a user namespace, may not reach what the daemon stats
+        ({"CapDrop": ["ALL"]}, []),
+        ({"UsernsMode": "private"}, []),
     ):
         plan = plan_for({**doc, "HostConfig": host_config, "Mounts": mounts}, host_probes=True)
         assert plan.test.kind == "exec", (host_config, mounts)
-    near = plan_for({**doc, "HostConfig": {"Tmpfs": {"/run/ap": ""}}}, host_probes=True)
-    assert near.test.kind == "file"  # /run/ap does not hold /run/app/ready
+    plain = plan_for({**doc, "HostConfig": {"CapAdd": ["NET_ADMIN"]}}, host_probes=True)
+    assert plain.test.kind == "file"
+    # where `test` may be: the container's PATH (else Docker's default); the shell of CMD-SHELL
+    assert plain.programs == tuple(
+        f"{d}/test" for d in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    )
+    with_path = {**doc, "Config": {**doc["Config"], "Env": ["A=1", "PATH=/opt/bin:/usr/bin"]}}
+    assert plan_for(with_path, host_probes=True).programs == ("/opt/bin/test", "/usr/bin/test")
+    shell = {**doc, "Config": {**doc["Config"], "Healthcheck": {**hc, "Test": ["CMD-SHELL", "[ -f /x ]"]}}}
+    assert plan_for(shell, host_probes=True).programs == ("/bin/sh",)
 
 
 class StatApi:
     """``HEAD /containers/ID/archive``: what the Engine answers for one path."""
 
-    def __init__(self, status: int, stat: dict[str, Any] | None = None) -> None:
+    def __init__(self, status: int, stat: dict[str, Any] | None = None, only: str | None = None) -> None:
         self.status, self.stat, self.calls = status, stat, []  # type: list[tuple[str, Any]]
+        self.only = only  # when set: every other path is missing (404)
 
     def _url(self, template: str, cid: str) -> str:
         return "http+docker://localhost/v1.41" + template.format(cid)
@@ -607,6 +622,8 @@ class StatApi:
         from types import SimpleNamespace
 
         self.calls.append((url, params))
+        if self.only is not None and params["path"] != self.only:
+            return SimpleNamespace(status_code=404, headers={})
         headers = {}
         if self.stat is not None:
             headers["X-Docker-Container-Path-Stat"] = base64.b64encode(json.dumps(self.stat).encode()).decode()
@@ -641,3 +658,17 @@ def test_the_engines_stat_answers_the_file_test(op: str, status: int, stat: Any,
     assert passed is ok, detail
     assert api.calls == [("http+docker://localhost/v1.41/containers/c0ffee/archive", {"path": "/tmp/ready"})]
     assert "/tmp/ready" in detail
+
+
+def test_a_file_test_does_not_pass_where_docker_could_not_run_it() -> None:
+    """An image without ``test`` (or without the shell of CMD-SHELL) fails every check of Docker's
+    own: the stat must not pass there either."""
+    stat = {"mode": REG, "size": 0}
+    plan = Plan(HealthTest("file", path="/tmp/ready", accept="f"), timeout=2.0, programs=("/usr/bin/test", "/bin/test"))
+    missing = StatApi(200, stat, only="/tmp/ready")
+    passed, detail = attempt(missing, "c0ffee", plan)  # type: ignore[arg-type]
+    assert not passed and "test is not in the container" in detail, detail
+    assert [c[1]["path"] for c in missing.calls] == ["/usr/bin/test", "/bin/test"]
+    present = StatApi(200, stat)
+    assert attempt(present, "c0ffee", plan)[0] is True  # type: ignore[arg-type]
+    assert [c[1]["path"] for c in present.calls] == ["/usr/bin/test", "/tmp/ready"]

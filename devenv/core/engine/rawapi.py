@@ -229,13 +229,17 @@ class RawEngine:
         result: dict[str, Any] = self._get(f"/containers/{quote(container)}/json")
         return result
 
-    def path_stat(self, container: str, path: str) -> dict[str, Any] | None:
+    def path_stat(self, container: str, path: str, timeout: float | None = None) -> dict[str, Any] | None:
         """What the Engine knows of ``path`` in the container (``HEAD /containers/ID/archive``: name,
-        size, mode, mtime, linkTarget), None when there is no such path. See :mod:`devenv.core.filecheck`."""
+        size, mode, mtime, linkTarget), None when there is no such path. On a connection of its own,
+        bounded by ``timeout``: a slow answer holds no other read. See :mod:`devenv.core.filecheck`."""
         query = urlencode({"path": path})
-        resp = self._request(
-            f"{apiversion.prefix(self.api_version)}/containers/{quote(container)}/archive?{query}", method="HEAD"
-        )
+        target = f"{apiversion.prefix(self.api_version)}/containers/{quote(container)}/archive?{query}"
+        conn = _Connection(self._path, min(timeout or self._timeout, self._timeout))
+        try:
+            resp = self._request(target, conn, method="HEAD")
+        finally:
+            conn.close()
         return decode_stat(resp.status, resp.headers.get("x-docker-container-path-stat"), path)
 
     def logs(self, container: str, stdout: bool = True, stderr: bool = True, tail: int | str = "all") -> bytes:
