@@ -154,7 +154,7 @@ def select_row(term: Tmux, service: str) -> None:
             return
         term.press("j")
         try:
-            term.wait_for(lambda s: logs_status(s).split(" lines")[0] != before.split(" lines")[0], 1.5, "j")  # noqa: B023
+            term.wait_for(lambda s: logs_status(s).split(" lines")[0] != before.split(" lines")[0], 3, "j")  # noqa: B023
         except AssertionError:
             term.press("BTab")  # the table did not have the focus
     term.wait_for(lambda s: f"· {service} ·" in logs_status(s), 5, f"the cursor on {service}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -21,9 +22,12 @@ class Tmux:
     def __init__(self, command: list[str], cwd: Path, env: Mapping[str, str], *, width: int = 120, height: int = 35):
         self.name = f"dvt-tui-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        # COLUMNS/LINES out: a shell in the pane may export the size it saw before tmux resized the
-        # window (80x24 seen here), and Textual would take them over the terminal's real size.
-        script = f"cd {shlex.quote(str(cwd))} && env -u COLUMNS -u LINES {exports} {shlex.join(command)}"
+        # Only the test's environment (plus HOME, where the Compose plugin lives): the pane inherits
+        # the tmux server's, which may be another process's (DEVENV_PROFILE, COMPOSE_FILE...), and
+        # a shell there may export COLUMNS/LINES from before tmux resized the window (80x24 seen
+        # here), which Textual would take over the terminal's real size.
+        home = shlex.quote(os.environ.get("HOME", "/root"))
+        script = f"cd {shlex.quote(str(cwd))} && env -i HOME={home} {exports} {shlex.join(command)}"
         script += "; echo DEVENV-EXIT=$?; sleep 600"
         subprocess.run(
             ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), script], check=True
