@@ -18,9 +18,9 @@ is ready this way or by Docker's own flag, and ``devenv status`` (:func:`check_n
   exec that outlives the test's timeout fails, as under Docker; no exec on a container that ran
   before (its previous run's files could make the test pass before the new process is up).
 - Cost (2 cores are shared with the engine and the services starting): one check in flight per
-  container, host checks every 0.1 s (8 at once), file stats every 0.25 s (in the same pool), exec
-  checks right after the start and then every
-  half interval (0.25-1 s), 2 at once over the stack; and no exec while ``up`` still has a
+  container, host checks every 0.1 s (8 at once), file stats every 0.25 s (in the same pool),
+  exec checks right after the start and then every half interval (0.25-1 s), 2 at once over the
+  stack; and no exec while ``up`` still has a
   container start in flight (:meth:`FastChecks.hold`): the engine handles both, and an exec that
   competes with a start delays the start for a check that cannot pass before the container runs
   (a precaution: on 60 independent services its effect was within the run-to-run noise). Checking
@@ -109,7 +109,7 @@ def plan_for(doc: Mapping[str, Any], *, host_probes: bool) -> Plan:
         # Only Docker's own flag decides for this start (a fresh container has nothing stale).
         return Plan(NONE, timeout=timeout, interval=interval)
     if test.kind == "file":
-        if not stat_is_faithful(config, doc.get("HostConfig") or {}, doc.get("Mounts"), test.path):
+        if not stat_is_faithful(config, doc.get("HostConfig") or {}, doc.get("Mounts")):
             test = HealthTest("exec", argv=test.argv)
         else:
             programs = program_paths(test.argv, config.get("Env"))

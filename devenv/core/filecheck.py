@@ -13,28 +13,23 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import docker
+from typing import Any
 
 
-def stat_is_faithful(config: Mapping[str, Any], host_config: Mapping[str, Any], mounts: Any, path: str) -> bool:
-    """Whether the Engine's stat of ``path`` sees what the test sees in the container.
+def stat_is_faithful(config: Mapping[str, Any], host_config: Mapping[str, Any], mounts: Any) -> bool:
+    """Whether the Engine's stat sees what the test sees in the container.
 
-    The daemon stats as root in the container's filesystem and volumes, but not in its tmpfs
-    mounts (they live only in the container's mount namespace): a test run as another user (who
-    may not reach the path), or on a path under a tmpfs, is run as an exec instead.
+    The daemon stats with every privilege, in the container's filesystem and volumes but not in
+    its tmpfs mounts (they live only in the container's mount namespace). A test run as another
+    user, by a root without all its capabilities or in a user namespace (who may not reach the
+    path), or in a container with any tmpfs (a path can reach one through a symbolic link such as
+    /var/run -> /run, which a prefix test misses) is run as an exec instead.
     """
     user = str(config.get("User") or "").split(":", 1)[0]
-    if user not in ("", "root", "0"):
+    if user not in ("", "root", "0") or host_config.get("CapDrop") or host_config.get("UsernsMode"):
         return False
-    if host_config.get("CapDrop") or host_config.get("UsernsMode"):
-        return False  # root in the container may not read what the daemon reads (DAC_OVERRIDE, a user namespace)
-    # Any tmpfs: a path can reach one through a symbolic link (/var/run -> /run) that a prefix test misses.
-    if host_config.get("Tmpfs") or any((m or {}).get("Type") == "tmpfs" for m in mounts or ()):
-        return False
-    return not any((m or {}).get("Type") == "tmpfs" for m in host_config.get("Mounts") or ())
+    declared = [*(mounts or ()), *(host_config.get("Mounts") or ())]
+    return not host_config.get("Tmpfs") and not any((m or {}).get("Type") == "tmpfs" for m in declared)
 
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -82,7 +77,7 @@ def path_stat(api: Any, cid: str, path: str, timeout: float) -> dict[str, Any] |
 
 
 def stat_check(
-    api: docker.APIClient, cid: str, path: str, op: str, timeout: float, programs: tuple[str, ...] = ()
+    api: Any, cid: str, path: str, op: str, timeout: float, programs: tuple[str, ...] = ()
 ) -> tuple[bool, str]:
     """``test -<op> path`` answered by the Engine (``HEAD /containers/ID/archive``): no process runs
     in the container. The last component is not followed: a symbolic link never passes (the
