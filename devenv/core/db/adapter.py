@@ -123,6 +123,7 @@ class Adapter(ABC):
                     stdout=stdout,
                     on_stderr_line=on_line,
                     cancel=token,
+                    stoppable=stdin is not None,  # an input that fails ends the client in the container too
                 )
             except Cancelled:
                 if token is not None and token.reason.startswith("container "):

@@ -10,6 +10,16 @@ user's back). The command runs under ``sh -c 'echo MARK $$; exec "$@"'``, whose 
 its pid in the container; the runtime makes every exec a session and process-group leader, so on a
 cancel, Ctrl-C or SIGTERM :func:`stop_exec` signals the whole group from a second exec (``kill -s
 TERM -- -PID``, then ``KILL`` after a grace period) and waits until the engine says it ended.
+
+Two guards keep a failed or racing stdin from hanging the caller:
+
+- A stoppable exec half-closes stdin only once its pid line has arrived (the process runs): an
+  EOF sent before the runtime has set the exec's stdin up can be lost, and the command then waits
+  for input forever (containerd's known CloseIO race, seen here as a rare hung restore).
+- When reading the *input* fails (a truncated gzip snapshot, a file that vanished), the command's
+  outcome no longer matters: it gets :data:`INPUT_GRACE` seconds to end on the EOF, then the
+  connection is hung up, a stoppable exec's process group is stopped, and the input's error is
+  raised.
 """
 
 from __future__ import annotations
@@ -32,6 +42,10 @@ STDERR_KEEP = 64 * 1024
 PID_MARK = b"@@devenv-exec-pid "
 #: Seconds a stopped exec gets after SIGTERM before its process group is killed.
 STOP_GRACE = 5.0
+#: Seconds a command gets to end on its own after its input failed (see the module doc).
+INPUT_GRACE = 5.0
+#: Seconds a stoppable exec's stdin EOF waits for the pid line (the process running).
+START_WAIT = 10.0
 
 
 class Writer(Protocol):
@@ -72,7 +86,7 @@ def exec_in(
     """
     from docker.utils.socket import frames_iter
 
-    from devenv.core.cancel import cancel_hook, check
+    from devenv.core.cancel import cancel_hook, check, shielded
 
     check(cancel)
 
@@ -92,6 +106,13 @@ def exec_in(
     conn = api.exec_start(exec_id, socket=True)
     raw = _raw_socket(conn)
     writer_error: list[BaseException] = []
+    started = threading.Event()  # the pid line came, or the output ended
+    output_ended = threading.Event()
+    abandoned = threading.Event()  # the input failed and the command did not end on its EOF
+
+    def hang_up() -> None:
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
 
     def feed() -> None:
         assert stdin is not None
@@ -104,8 +125,13 @@ def exec_in(
         except BaseException as exc:  # reported after the exec ends
             writer_error.append(exc)
         finally:
+            if stoppable:
+                started.wait(START_WAIT)  # an EOF before the process runs can be lost
             with contextlib.suppress(OSError):
                 raw.shutdown(socket.SHUT_WR)
+        if writer_error and not _peer_gone(writer_error[0]) and not output_ended.wait(INPUT_GRACE):
+            abandoned.set()
+            hang_up()
 
     writer = None
     if stdin is not None:
@@ -125,6 +151,7 @@ def exec_in(
                 return
             line, _, data = bytes(head).partition(b"\n")
             head = None
+            started.set()
             if line.startswith(PID_MARK) and line[len(PID_MARK) :].strip().isdigit():
                 pid.append(int(line[len(PID_MARK) :]))
             else:  # not ours after all (never expected): keep it
@@ -135,10 +162,6 @@ def exec_in(
             stdout.write(data)
         else:
             collected.extend(data)
-
-    def hang_up() -> None:
-        with contextlib.suppress(OSError):
-            raw.shutdown(socket.SHUT_RDWR)
 
     try:
         with cancel_hook(cancel, hang_up):
@@ -157,12 +180,17 @@ def exec_in(
                         out(data)
             except OSError:
                 check(cancel)  # the socket was shut down by the cancel
-                raise
+                if not abandoned.is_set():
+                    raise
+            finally:
+                output_ended.set()
+                started.set()
         check(cancel)  # the read ended because of the cancel
+        if abandoned.is_set() and stoppable:
+            with shielded():
+                stop_exec(api, container, exec_id, pid[0] if pid else None)
     except KeyboardInterrupt:  # Cancelled, Ctrl-C, SIGTERM
         if stoppable:
-            from devenv.core.cancel import shielded
-
             with shielded():
                 ended = stop_exec(api, container, exec_id, pid[0] if pid else None)
             if on_stopped is not None:
@@ -181,7 +209,7 @@ def exec_in(
         else:
             collected.extend(head)
     code = api.exec_inspect(exec_id).get("ExitCode")
-    if writer_error and not isinstance(writer_error[0], BrokenPipeError | ConnectionResetError):
+    if writer_error and not _peer_gone(writer_error[0]):
         raise writer_error[0]
     return ExecResult(int(code if code is not None else -1), bytes(collected), err.decode(errors="replace"))
 
@@ -223,6 +251,9 @@ def stop_exec(
             time.sleep(0.05)
         return True
 
+    state = _container_state(api, container)
+    if state.get("Paused") or not state.get("Running", True):
+        return not state.get("Running", True)  # nothing can be signalled in a paused one; a stopped one runs nothing
     if pid is None:
         return not exec_running(api, exec_id)
     if not exec_running(api, exec_id):
@@ -232,6 +263,19 @@ def stop_exec(
     ended = ended_within(grace)
     signal_group("KILL")
     return ended or ended_within(2.0)
+
+
+def _container_state(api: docker.APIClient, container: str) -> dict[str, Any]:
+    """The container's ``State`` ({"Running": False} once it is gone, {} when it cannot be read)."""
+    try:
+        return dict(api.inspect_container(container).get("State") or {})
+    except Exception as exc:
+        return {"Running": False} if "No such" in str(exc) or "404" in str(exc) else {}
+
+
+def _peer_gone(exc: BaseException) -> bool:
+    """The feed failed because the command stopped reading (it ended): not an input error."""
+    return isinstance(exc, BrokenPipeError | ConnectionResetError)
 
 
 def _raw_socket(conn: Any) -> socket.socket:
