@@ -141,23 +141,50 @@ def logs_status(screen: str) -> str:
     return next((line for line in screen.splitlines() if " lines" in line and " · " in line), "")
 
 
+def shown_service(screen: str) -> str:
+    """The service the logs view shows (``api`` of ``/GET/ · follow · api · 20 lines``), "" when unknown."""
+    parts = logs_status(screen).split(" · ")
+    return parts[-2].strip() if len(parts) >= 3 else ""
+
+
+def table_order(screen: str) -> list[str]:
+    """The services table's rows, top to bottom (the service name is each row's second cell)."""
+    names: list[str] = []
+    for line in screen.splitlines():
+        cells = line.split("│")
+        if len(cells) < 3:
+            continue
+        words = cells[1].split()
+        if len(words) < 3 or "SERVICE" in words:
+            continue
+        name = words[1] if not words[0][0].isalnum() else words[0]  # after the state glyph
+        if name not in names:
+            names.append(name)
+    return names
+
+
 def select_row(term: Tmux, service: str) -> None:
-    """Move the table's cursor (``j``) until the logs view says it shows ``service``: ``a`` first
-    when it shows all services merged (as when the app opens), and ``shift+tab`` back to the table
-    when ``j`` went to another view."""
+    """Move the table's cursor (``j``/``k``) until the logs view says it shows ``service``: ``a``
+    first when it shows all services merged (as when the app opens), and ``shift+tab`` back to the
+    table when a key went to another view. Only the shown service counts as a move (the line count
+    on the same status line changes with every new log line), and each key waits for its move, so
+    the cursor never overshoots."""
     if "· all services ·" in term.screen():
         term.press("a")
         term.wait_for(lambda s: "· all services ·" not in s, 5, "the logs of the selected service only")
     for _ in range(12):
-        before = logs_status(term.screen())
-        if f"· {service} ·" in before:
+        screen = term.screen()
+        current = shown_service(screen)
+        if current == service:
             return
-        term.press("j")
+        order = table_order(screen)
+        up = current in order and service in order and order.index(service) < order.index(current)
+        term.press("k" if up else "j")
         try:
-            term.wait_for(lambda s: logs_status(s).split(" lines")[0] != before.split(" lines")[0], 3, "j")  # noqa: B023
+            term.wait_for(lambda s: shown_service(s) != current, 3, "the cursor to move")  # noqa: B023
         except AssertionError:
             term.press("BTab")  # the table did not have the focus
-    term.wait_for(lambda s: f"· {service} ·" in logs_status(s), 5, f"the cursor on {service}")
+    term.wait_for(lambda s: shown_service(s) == service, 5, f"the cursor on {service}")
 
 
 def restarted_in_the_logs(screen: str) -> bool:
