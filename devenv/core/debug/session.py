@@ -448,7 +448,8 @@ class DebugSession:
 
     # -- running -----------------------------------------------------------------------------------
     def still_stopped(self, stop: Stopped) -> bool:
-        """Whether ``stop`` is still where its process is stopped (not continued, not replaced)."""
+        """Whether ``stop`` is still its process's current (newest) stop; a replaced stop's thread
+        stays suspended, its stack readable, until the process (every thread) is continued."""
         with self._lock:
             return self._stopped.get(stop.process) is stop
 
