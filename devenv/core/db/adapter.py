@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from devenv.core.cancel import Cancelled, CancelToken
-from devenv.core.engine.execio import ExecResult, exec_in
+from devenv.core.engine.execio import ExecResult, container_state, exec_in
 from devenv.core.events import DbOutput, Emit, Event
 from devenv.core.secrets import Masker
 from devenv.errors import ServiceFailedError
@@ -72,12 +72,7 @@ class Adapter(ABC):
             del self._held.events
 
     def _state(self) -> dict[str, Any]:
-        try:
-            return dict(self.stack.api.inspect_container(self.container).get("State") or {})
-        except Exception as exc:
-            if "No such container" in str(exc) or "404" in str(exc):
-                return {"Removed": True}
-            return {}
+        return container_state(self.stack.api, self.container)
 
     def run(
         self,

@@ -267,7 +267,7 @@ def stop_exec(
             time.sleep(0.05)
         return True
 
-    state = _container_state(api, container)
+    state = container_state(api, container)
     if state.get("Paused") or not state.get("Running", True):
         return not state.get("Running", True)  # nothing can be signalled in a paused one; a stopped one runs nothing
     if pid is None:
@@ -281,12 +281,13 @@ def stop_exec(
     return ended or ended_within(2.0)
 
 
-def _container_state(api: docker.APIClient, container: str) -> dict[str, Any]:
-    """The container's ``State`` ({"Running": False} once it is gone, {} when it cannot be read)."""
+def container_state(api: docker.APIClient, container: str) -> dict[str, Any]:
+    """The container's ``State``: ``{"Removed": True, "Running": False}`` once it is gone, ``{}``
+    when it cannot be read."""
     try:
         return dict(api.inspect_container(container).get("State") or {})
     except Exception as exc:
-        return {"Running": False} if "No such" in str(exc) or "404" in str(exc) else {}
+        return {"Removed": True, "Running": False} if "No such" in str(exc) or "404" in str(exc) else {}
 
 
 def _peer_gone(exc: BaseException) -> bool:
